@@ -1,0 +1,398 @@
+//! `Mitten::builder()`: every setting, validated once when the layer is built.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::response::Response;
+use cookie::SameSite;
+use http::HeaderValue;
+
+use crate::config::{Config, CsrfConfig, HeaderConfig, RejectFn, SessionConfig};
+use crate::csrf::origin::{Origin, TrustedOrigin};
+use crate::headers::FrameOptions;
+use crate::keys::{KeyRing, MIN_KEY_LEN};
+use crate::layer::MittenLayer;
+use crate::rejection::Rejection;
+use crate::session::memory::MemoryStore;
+use crate::session::store::SessionStore;
+
+/// A configuration mistake found when building the layer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("mitten configuration: {0}")]
+pub struct BuildError(String);
+
+/// Mitten, configured: make its layer with [`layer`](Self::layer).
+///
+/// ```
+/// use axum::{routing::get, Router};
+///
+/// # fn main() -> Result<(), mitten::BuildError> {
+/// let mitten = mitten::Mitten::builder()
+///     .secret_key(b"an example key of at least 32 bytes!!")
+///     .banner("My Nice Banner!")
+///     .csrf_exempt("/public_api/")
+///     .json_only("/json_api/")
+///     .build()?;
+/// let app: Router = Router::new()
+///     .route("/", get(|| async { "hello" }))
+///     .layer(mitten.layer());
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Mitten {
+    cfg: Arc<Config>,
+}
+
+impl std::fmt::Debug for Mitten {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mitten").finish_non_exhaustive()
+    }
+}
+
+impl Mitten {
+    /// Starts a configuration with secure defaults.
+    pub fn builder() -> MittenBuilder {
+        MittenBuilder::default()
+    }
+
+    /// The tower layer to add to a router: `.layer(mitten.layer())`.
+    pub fn layer(&self) -> MittenLayer {
+        MittenLayer {
+            cfg: self.cfg.clone(),
+        }
+    }
+
+    /// The name of the session cookie.
+    pub fn cookie_name(&self) -> &str {
+        &self.cfg.session.cookie_name
+    }
+}
+
+/// Builds a [`Mitten`]. Every protection is on by default; each method that
+/// loosens one is an explicit, visible call.
+pub struct MittenBuilder {
+    secret: Option<Vec<u8>>,
+    fallbacks: Vec<Vec<u8>>,
+    store: Option<Arc<dyn SessionStore>>,
+    banner: Option<String>,
+    exempt: Vec<String>,
+    json_only: Vec<String>,
+    frame_options: FrameOptions,
+    route_frame_options: Vec<(String, FrameOptions)>,
+    origin: Option<String>,
+    trusted: Vec<String>,
+    body_limit: usize,
+    script_readable: Vec<String>,
+    cookie_name: Option<String>,
+    cookie_domain: Option<String>,
+    secure: bool,
+    same_site: SameSite,
+    idle: Duration,
+    absolute: Duration,
+    max_session_bytes: usize,
+    store_timeout: Duration,
+    max_save_attempts: u32,
+    on_reject: Option<RejectFn>,
+}
+
+impl Default for MittenBuilder {
+    fn default() -> Self {
+        Self {
+            secret: None,
+            fallbacks: Vec::new(),
+            store: None,
+            banner: None,
+            exempt: Vec::new(),
+            json_only: Vec::new(),
+            frame_options: FrameOptions::Deny,
+            route_frame_options: Vec::new(),
+            origin: None,
+            trusted: Vec::new(),
+            body_limit: 2 * 1024 * 1024,
+            script_readable: Vec::new(),
+            cookie_name: None,
+            cookie_domain: None,
+            secure: true,
+            same_site: SameSite::Lax,
+            idle: Duration::from_secs(30 * 60),
+            absolute: Duration::from_secs(8 * 60 * 60),
+            max_session_bytes: 64 * 1024,
+            store_timeout: Duration::from_secs(2),
+            max_save_attempts: 100,
+            on_reject: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for MittenBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MittenBuilder").finish_non_exhaustive()
+    }
+}
+
+impl MittenBuilder {
+    /// The secret key (at least 32 bytes of high-entropy secret) that signs
+    /// session cookies and CSRF tokens. Required; the same on every instance.
+    pub fn secret_key(mut self, key: impl AsRef<[u8]>) -> Self {
+        self.secret = Some(key.as_ref().to_vec());
+        self
+    }
+
+    /// A previous secret key that still verifies cookies and tokens during a
+    /// rotation (new key in [`secret_key`](Self::secret_key), old key here).
+    /// Sessions signed with it move to the new key the next time they are used.
+    pub fn fallback_key(mut self, key: impl AsRef<[u8]>) -> Self {
+        self.fallbacks.push(key.as_ref().to_vec());
+        self
+    }
+
+    /// Where sessions live (default: a [`MemoryStore`]).
+    pub fn store(mut self, store: impl SessionStore) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// Like [`store`](Self::store), for a store already behind an `Arc`.
+    pub fn shared_store(mut self, store: Arc<dyn SessionStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// The `Server` header sent on every response (default: none, the
+    /// header is removed).
+    pub fn banner(mut self, banner: impl Into<String>) -> Self {
+        self.banner = Some(banner.into());
+        self
+    }
+
+    /// Exempts one route from the CSRF check, by the same pattern string the
+    /// router uses (`"/webhooks/{provider}"`). Matched against axum's
+    /// [`MatchedPath`](axum::extract::MatchedPath), so no path spelling can
+    /// reach another handler unchecked.
+    pub fn csrf_exempt(mut self, route: impl Into<String>) -> Self {
+        self.exempt.push(route.into());
+        self
+    }
+
+    /// Marks a route (router pattern) JSON-only: see [`crate::json`].
+    pub fn json_only(mut self, route: impl Into<String>) -> Self {
+        self.json_only.push(route.into());
+        self
+    }
+
+    /// Who may frame the app's responses (default [`FrameOptions::Deny`]).
+    pub fn frame_options(mut self, frame: FrameOptions) -> Self {
+        self.frame_options = frame;
+        self
+    }
+
+    /// Who may frame one route's responses.
+    pub fn route_frame_options(mut self, route: impl Into<String>, frame: FrameOptions) -> Self {
+        self.route_frame_options.push((route.into(), frame));
+        self
+    }
+
+    /// The app's own origin, `scheme://host[:port]`. Without it the origin
+    /// check compares the request `Origin` with its `Host` header, which
+    /// cannot tell `http` from `https`: set it in production.
+    pub fn origin(mut self, origin: impl Into<String>) -> Self {
+        self.origin = Some(origin.into());
+        self
+    }
+
+    /// Another origin allowed to send unsafe requests (still with a valid
+    /// token): `https://admin.example.com`, or `https://*.example.com` for
+    /// every subdomain over that scheme and port.
+    pub fn trusted_origin(mut self, origin: impl Into<String>) -> Self {
+        self.trusted.push(origin.into());
+        self
+    }
+
+    /// The largest form body read for the CSRF check (default 2 MiB; larger
+    /// requests get 413).
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// A cookie that scripts must read: it does not get `HttpOnly` added
+    /// (it still gets `SameSite=Lax` unless it states one).
+    pub fn script_readable_cookie(mut self, name: impl Into<String>) -> Self {
+        self.script_readable.push(name.into());
+        self
+    }
+
+    /// The session cookie's name. Default: `__Host-mitten` with `Secure`
+    /// cookies, `mitten` without.
+    pub fn cookie_name(mut self, name: impl Into<String>) -> Self {
+        self.cookie_name = Some(name.into());
+        self
+    }
+
+    /// A `Domain` for the session cookie (default none: host-only, which is
+    /// safer against sibling subdomains).
+    pub fn cookie_domain(mut self, domain: impl Into<String>) -> Self {
+        self.cookie_domain = Some(domain.into());
+        self
+    }
+
+    /// Whether the session cookie is `Secure` (default `true`). Turn off only
+    /// for plain-HTTP development.
+    pub fn secure_cookies(mut self, secure: bool) -> Self {
+        self.secure = secure;
+        self
+    }
+
+    /// The session cookie's `SameSite` (default `Lax`).
+    pub fn same_site(mut self, same_site: SameSite) -> Self {
+        self.same_site = same_site;
+        self
+    }
+
+    /// A session unused this long expires (default 30 minutes).
+    pub fn idle_timeout(mut self, idle: Duration) -> Self {
+        self.idle = idle;
+        self
+    }
+
+    /// A session expires this long after it was created, however active
+    /// (default 8 hours).
+    pub fn absolute_timeout(mut self, absolute: Duration) -> Self {
+        self.absolute = absolute;
+        self
+    }
+
+    /// The most session data kept, serialized (default 64 KiB). A change that
+    /// would exceed it fails with [`SessionError::TooLarge`](crate::SessionError::TooLarge).
+    pub fn max_session_bytes(mut self, bytes: usize) -> Self {
+        self.max_session_bytes = bytes;
+        self
+    }
+
+    /// How long one store call may take before it counts as a failure
+    /// (default 2 s); bounds the time to fail when a store is down.
+    pub fn store_timeout(mut self, timeout: Duration) -> Self {
+        self.store_timeout = timeout;
+        self
+    }
+
+    /// Replaces the default refusal response (the header policy is still
+    /// applied to what it returns).
+    pub fn on_reject<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&Rejection) -> Response + Send + Sync + 'static,
+    {
+        self.on_reject = Some(Arc::new(f));
+        self
+    }
+
+    /// Validates everything and builds the shared configuration.
+    pub fn build(self) -> Result<Mitten, BuildError> {
+        let err = |m: String| Err(BuildError(m));
+        let Some(secret) = self.secret else {
+            return err("a secret key is required: .secret_key(...)".into());
+        };
+        for k in std::iter::once(&secret).chain(&self.fallbacks) {
+            if k.len() < MIN_KEY_LEN {
+                return err(format!(
+                    "secret keys must be at least {MIN_KEY_LEN} bytes, got {}",
+                    k.len()
+                ));
+            }
+        }
+        let cookie_name = self.cookie_name.unwrap_or_else(|| {
+            if self.secure {
+                "__Host-mitten"
+            } else {
+                "mitten"
+            }
+            .to_owned()
+        });
+        if cookie_name.is_empty()
+            || !cookie_name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.!#$%&'*+^`|~".contains(&b))
+        {
+            return err(format!("invalid cookie name {cookie_name:?}"));
+        }
+        if cookie_name.starts_with("__Host-") && (!self.secure || self.cookie_domain.is_some()) {
+            return err("a `__Host-` cookie needs Secure and no Domain".into());
+        }
+        if cookie_name.starts_with("__Secure-") && !self.secure {
+            return err("a `__Secure-` cookie needs Secure".into());
+        }
+        if self.same_site == SameSite::None && !self.secure {
+            return err("SameSite=None needs Secure cookies".into());
+        }
+        if self.idle.is_zero() || self.absolute.is_zero() {
+            return err("session timeouts must be positive".into());
+        }
+        for r in self
+            .exempt
+            .iter()
+            .chain(&self.json_only)
+            .chain(self.route_frame_options.iter().map(|(r, _)| r))
+        {
+            if !r.starts_with('/') {
+                return err(format!("route pattern {r:?} must start with `/`"));
+            }
+        }
+        let own_origin = match self.origin {
+            Some(o) => match Origin::parse(&o) {
+                Some(o) => Some(o),
+                None => return err(format!("origin {o:?}: expected scheme://host[:port]")),
+            },
+            None => None,
+        };
+        let trusted = self
+            .trusted
+            .iter()
+            .map(|t| TrustedOrigin::parse(t))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(BuildError)?;
+        let banner = match self.banner {
+            Some(b) => match HeaderValue::from_str(&b) {
+                Ok(v) if !b.is_empty() => Some(v),
+                _ => return err(format!("banner {b:?} is not a valid header value")),
+            },
+            None => None,
+        };
+        let cfg = Config {
+            keys: KeyRing::new(&secret, self.fallbacks.iter().map(Vec::as_slice)),
+            store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
+            session: SessionConfig {
+                cookie_name,
+                cookie_domain: self.cookie_domain,
+                secure: self.secure,
+                same_site: self.same_site,
+                idle_timeout: self.idle,
+                absolute_timeout: self.absolute,
+                max_data_bytes: self.max_session_bytes,
+                max_save_attempts: self.max_save_attempts,
+                store_timeout: self.store_timeout,
+            },
+            csrf: CsrfConfig {
+                exempt: self.exempt.into_iter().collect(),
+                own_origin,
+                trusted,
+                body_limit: self.body_limit,
+            },
+            headers: HeaderConfig {
+                banner,
+                frame_options: self.frame_options,
+                route_frame_options: self
+                    .route_frame_options
+                    .into_iter()
+                    .collect::<HashMap<_, _>>(),
+                script_readable_cookies: self.script_readable.into_iter().collect::<HashSet<_>>(),
+            },
+            json_routes: self.json_only.into_iter().collect(),
+            on_reject: self.on_reject,
+        };
+        if !cfg.csrf.exempt.is_empty() {
+            tracing::info!(target: "mitten", exempt = ?cfg.csrf.exempt, "routes exempt from CSRF checks");
+        }
+        Ok(Mitten { cfg: Arc::new(cfg) })
+    }
+}

@@ -1,0 +1,151 @@
+//! Finding the CSRF token: the `X-CSRF-Token` header, or the `_csrf_token`
+//! field of an urlencoded or multipart form, and nowhere else (not the query
+//! string, not a cookie, not a JSON body). A form body is read up to the
+//! limit and handed on intact so the handler can still parse it.
+
+use bytes::Bytes;
+use http::{header, HeaderMap};
+use http_body::Body;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+
+use super::{FORM_FIELD, HEADER_NAME};
+use crate::rejection::Rejection;
+
+/// Longer than any token we mint, by a margin; longer values are rejected
+/// before any decoding work.
+const MAX_TOKEN_BYTES: usize = 256;
+
+/// The form encodings whose body may carry the token.
+pub(crate) enum Form {
+    UrlEncoded,
+    Multipart(String),
+    None,
+}
+
+pub(crate) fn form_kind(headers: &HeaderMap) -> Result<Form, Rejection> {
+    let Some(ct) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(Form::None);
+    };
+    let ct = ct.to_str().map_err(|_| Rejection::MalformedBody)?;
+    let essence = ct.split(';').next().unwrap_or("").trim();
+    if essence.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+        Ok(Form::UrlEncoded)
+    } else if essence.eq_ignore_ascii_case("multipart/form-data") {
+        multer::parse_boundary(ct)
+            .map(Form::Multipart)
+            .map_err(|_| Rejection::MalformedBody)
+    } else {
+        Ok(Form::None)
+    }
+}
+
+/// The header token, if exactly one was sent.
+pub(crate) fn header_token(headers: &HeaderMap) -> Result<Option<&[u8]>, Rejection> {
+    let mut values = headers.get_all(HEADER_NAME).iter();
+    match (values.next(), values.next()) {
+        (None, _) => Ok(None),
+        (Some(v), None) if v.len() <= MAX_TOKEN_BYTES => Ok(Some(v.as_bytes())),
+        (Some(_), None) => Err(Rejection::InvalidToken),
+        (Some(_), Some(_)) => Err(Rejection::DuplicateToken),
+    }
+}
+
+/// Reads the whole body, refusing more than `limit` bytes.
+pub(crate) async fn read_body<B>(
+    headers: &HeaderMap,
+    body: B,
+    limit: usize,
+) -> Result<Bytes, Rejection>
+where
+    B: Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(Rejection::BodyTooLarge);
+    }
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<LengthLimitError>() => Err(Rejection::BodyTooLarge),
+        Err(_) => Err(Rejection::MalformedBody),
+    }
+}
+
+fn one(found: Option<Vec<u8>>, next: Vec<u8>) -> Result<Option<Vec<u8>>, Rejection> {
+    match found {
+        // Two fields are ambiguous whatever their values: a parser
+        // differential between us and the handler must not decide.
+        Some(_) => Err(Rejection::DuplicateToken),
+        None if next.len() > MAX_TOKEN_BYTES => Err(Rejection::InvalidToken),
+        None => Ok(Some(next)),
+    }
+}
+
+pub(crate) fn urlencoded_token(body: &[u8]) -> Result<Option<Vec<u8>>, Rejection> {
+    let mut found = None;
+    for (k, v) in form_urlencoded::parse(body) {
+        if k == FORM_FIELD {
+            found = one(found, v.into_owned().into_bytes())?;
+        }
+    }
+    Ok(found)
+}
+
+pub(crate) async fn multipart_token(
+    body: Bytes,
+    boundary: String,
+) -> Result<Option<Vec<u8>>, Rejection> {
+    let stream = futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(body) });
+    let mut multipart = multer::Multipart::new(stream, boundary);
+    let mut found = None;
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(_) => return Err(Rejection::MalformedBody),
+        };
+        // A file part is never a token, whatever its name.
+        let is_token = field.name() == Some(FORM_FIELD) && field.file_name().is_none();
+        let bytes = field.bytes().await.map_err(|_| Rejection::MalformedBody)?;
+        if is_token {
+            found = one(found, bytes.to_vec())?;
+        }
+    }
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urlencoded_duplicates_are_refused() {
+        assert_eq!(
+            urlencoded_token(b"a=1&_csrf_token=x").unwrap(),
+            Some(b"x".to_vec())
+        );
+        assert_eq!(
+            urlencoded_token(b"_csrf_token=x&_csrf_token=x"),
+            Err(Rejection::DuplicateToken)
+        );
+        assert_eq!(urlencoded_token(b"a=1").unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn multipart_token_in_a_later_part_and_file_parts_ignored() {
+        let body = "--B\r\nContent-Disposition: form-data; name=\"text\"\r\n\r\nhi\r\n\
+                    --B\r\nContent-Disposition: form-data; name=\"_csrf_token\"; filename=\"t.txt\"\r\n\r\nfile\r\n\
+                    --B\r\nContent-Disposition: form-data; name=\"_csrf_token\"\r\n\r\ntok\r\n--B--\r\n";
+        let t = multipart_token(Bytes::from(body), "B".into())
+            .await
+            .unwrap();
+        assert_eq!(t, Some(b"tok".to_vec()));
+        assert_eq!(
+            multipart_token(Bytes::from_static(b"garbage"), "B".into()).await,
+            Err(Rejection::MalformedBody)
+        );
+    }
+}

@@ -1,0 +1,257 @@
+//! The origin layer of the CSRF check: Fetch Metadata first, then `Origin`
+//! (or `Referer` when a browser sent no `Origin`). Origins are compared as
+//! parsed, normalised `(scheme, host, port)` triples, never as prefixes, and
+//! the scheme always matters.
+
+use http::{header, HeaderMap};
+
+use crate::rejection::Rejection;
+
+/// A parsed `scheme://host[:port]` with the port made explicit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Origin {
+    scheme: String,
+    host: String,
+    port: u16,
+}
+
+fn default_port(scheme: &str) -> Option<u16> {
+    match scheme {
+        "http" => Some(80),
+        "https" => Some(443),
+        _ => None,
+    }
+}
+
+/// Splits `host[:port]` (with `[v6]` literals) and validates the host.
+fn split_authority(authority: &str, default: u16) -> Option<(String, u16)> {
+    if authority.is_empty() || authority.contains(['@', '/', '?', '#', '\\', ' ']) {
+        return None;
+    }
+    let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
+        let (v6, after) = rest.split_once(']')?;
+        let port = match after {
+            "" => default,
+            p => p.strip_prefix(':')?.parse().ok()?,
+        };
+        (format!("[{}]", v6.to_ascii_lowercase()), port)
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h.to_ascii_lowercase(), parse_port(p)?),
+            None => (authority.to_ascii_lowercase(), default),
+        }
+    };
+    let valid_host = !host.is_empty()
+        && (host.starts_with('[')
+            || host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'*'));
+    valid_host.then_some((host, port))
+}
+
+fn parse_port(p: &str) -> Option<u16> {
+    if p.is_empty() || p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    p.parse().ok()
+}
+
+impl Origin {
+    /// Parses an exact serialized origin: `scheme://host[:port]`, nothing
+    /// else (no path, no trailing slash, no userinfo).
+    pub(crate) fn parse(s: &str) -> Option<Self> {
+        let (scheme, rest) = s.split_once("://")?;
+        let scheme = scheme.to_ascii_lowercase();
+        let default = default_port(&scheme)?;
+        let (host, port) = split_authority(rest, default)?;
+        if host.contains('*') {
+            return None;
+        }
+        Some(Self { scheme, host, port })
+    }
+
+    /// The origin of an absolute URL (for `Referer`).
+    fn of_url(s: &str) -> Option<Self> {
+        let (scheme, rest) = s.split_once("://")?;
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        Self::parse(&format!("{scheme}://{}", &rest[..end]))
+    }
+
+    /// Same host and port as a `Host` header value, judged in this origin's
+    /// scheme (servers do not see the scheme; see gorilla/csrf CVE-2025-24358).
+    fn matches_host(&self, host: &str) -> bool {
+        match split_authority(host, default_port(&self.scheme).unwrap_or(0)) {
+            Some((h, p)) => !h.contains('*') && h == self.host && p == self.port,
+            None => false,
+        }
+    }
+}
+
+/// A configured trusted origin: exact, or `scheme://*.domain[:port]` for any
+/// subdomain of `domain` with that same scheme and port.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum TrustedOrigin {
+    Exact(Origin),
+    Subdomains {
+        scheme: String,
+        suffix: String,
+        port: u16,
+    },
+}
+
+impl TrustedOrigin {
+    pub(crate) fn parse(s: &str) -> Result<Self, String> {
+        let bad = |why: &str| Err(format!("trusted origin {s:?}: {why}"));
+        if s == "null" {
+            return bad("`null` is never trustworthy");
+        }
+        let Some((scheme, rest)) = s.split_once("://") else {
+            return bad("expected scheme://host[:port]");
+        };
+        if default_port(&scheme.to_ascii_lowercase()).is_none() {
+            return bad("scheme must be http or https");
+        }
+        if let Some(domain) = rest.strip_prefix("*.") {
+            let Some(o) = Origin::parse(&format!("{scheme}://{domain}")) else {
+                return bad("expected scheme://*.domain[:port], nothing after the port");
+            };
+            if !o.host.contains('.') && !o.host.starts_with('[') {
+                // `*.com` would trust a whole public suffix.
+                return bad("a wildcard needs a domain with at least two labels");
+            }
+            return Ok(Self::Subdomains {
+                scheme: o.scheme,
+                suffix: format!(".{}", o.host),
+                port: o.port,
+            });
+        }
+        match Origin::parse(s) {
+            Some(o) => Ok(Self::Exact(o)),
+            None => bad("expected scheme://host[:port], nothing after the port, no wildcard except a leading `*.`"),
+        }
+    }
+
+    fn matches(&self, o: &Origin) -> bool {
+        match self {
+            Self::Exact(t) => t == o,
+            Self::Subdomains {
+                scheme,
+                suffix,
+                port,
+            } => {
+                o.scheme == *scheme
+                    && o.port == *port
+                    && o.host.len() > suffix.len()
+                    && o.host.ends_with(suffix.as_str())
+            }
+        }
+    }
+}
+
+/// The origin layer. `own` is the configured app origin; without one, the
+/// request's `Host` is the app's host.
+pub(crate) fn check(
+    headers: &HeaderMap,
+    host: Option<&str>,
+    own: Option<&Origin>,
+    trusted: &[TrustedOrigin],
+) -> Result<(), Rejection> {
+    match headers.get("sec-fetch-site").map(|v| v.as_bytes()) {
+        None | Some(b"same-origin") | Some(b"none") => {}
+        Some(b"cross-site") | Some(b"same-site") => return Err(Rejection::CrossSiteRequest),
+        Some(_) => return Err(Rejection::InvalidFetchMetadata),
+    }
+    let allowed = |o: &Origin| {
+        let is_own = match own {
+            Some(own) => own == o,
+            None => host.is_some_and(|h| o.matches_host(h)),
+        };
+        is_own || trusted.iter().any(|t| t.matches(o))
+    };
+    let mut origins = headers.get_all(header::ORIGIN).iter();
+    if let Some(value) = origins.next() {
+        if origins.next().is_some() {
+            return Err(Rejection::OriginMismatch);
+        }
+        let value = value.to_str().map_err(|_| Rejection::OriginMismatch)?;
+        if value.trim() == "null" {
+            return Err(Rejection::NullOrigin);
+        }
+        return match Origin::parse(value) {
+            Some(o) if allowed(&o) => Ok(()),
+            _ => Err(Rejection::OriginMismatch),
+        };
+    }
+    if let Some(referer) = headers.get(header::REFERER) {
+        let ok = referer
+            .to_str()
+            .ok()
+            .and_then(Origin::of_url)
+            .is_some_and(|o| allowed(&o));
+        if !ok {
+            return Err(Rejection::RefererMismatch);
+        }
+    }
+    // No Origin and no Referer: not a browser form post (browsers send
+    // Origin on every unsafe request); the token layer still applies.
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn h(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut m = HeaderMap::new();
+        for (k, v) in pairs {
+            m.append(*k, HeaderValue::from_static(v));
+        }
+        m
+    }
+
+    #[test]
+    fn origin_parsing_is_strict() {
+        assert!(Origin::parse("https://a.example").is_some());
+        assert_eq!(
+            Origin::parse("https://a.example:443"),
+            Origin::parse("https://a.example")
+        );
+        for bad in [
+            "https://a.example/",
+            "https://a.example/path",
+            "https://u@a.example",
+            "ftp://a.example",
+            "https://",
+            "https://a.example:",
+            "https://a.example:99999",
+            "a.example",
+            "https://*.a.example",
+        ] {
+            assert_eq!(Origin::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn trusted_wildcards_keep_their_scheme_and_port() {
+        let t = TrustedOrigin::parse("https://*.example.com").unwrap();
+        assert!(t.matches(&Origin::parse("https://a.example.com").unwrap()));
+        assert!(!t.matches(&Origin::parse("http://a.example.com").unwrap()));
+        assert!(!t.matches(&Origin::parse("https://example.com").unwrap()));
+        assert!(!t.matches(&Origin::parse("https://a.example.com:8443").unwrap()));
+        assert!(!t.matches(&Origin::parse("https://evilexample.com").unwrap()));
+        assert!(TrustedOrigin::parse("https://*.com").is_err());
+        assert!(TrustedOrigin::parse("null").is_err());
+        assert!(TrustedOrigin::parse("https://a.example/").is_err());
+    }
+
+    #[test]
+    fn host_derived_own_origin() {
+        let ok = h(&[("origin", "http://127.0.0.1:3000")]);
+        assert_eq!(check(&ok, Some("127.0.0.1:3000"), None, &[]), Ok(()));
+        let suffix = h(&[("origin", "http://127.0.0.1:3000.evil.test")]);
+        assert!(check(&suffix, Some("127.0.0.1:3000"), None, &[]).is_err());
+        let other_port = h(&[("origin", "http://127.0.0.1:4000")]);
+        assert!(check(&other_port, Some("127.0.0.1:3000"), None, &[]).is_err());
+    }
+}

@@ -1,0 +1,292 @@
+//! Response hardening: clickjacking (`X-Frame-Options` and CSP
+//! `frame-ancestors`), banner grabbing (`Server`, `X-Powered-By`), and the
+//! baseline (`nosniff`, `Referrer-Policy`, `X-XSS-Protection: 0`, `HttpOnly`
+//! and `SameSite` on every cookie). Applied to every response that passes
+//! the layer — handler output, errors, fallbacks and Mitten's own refusals —
+//! and idempotent, so a layer applied twice leaves one value per header.
+
+use axum::response::{IntoResponseParts, ResponseParts};
+use http::header::{self, HeaderName};
+use http::{HeaderMap, HeaderValue};
+
+use crate::config::HeaderConfig;
+
+/// Who may frame a response.
+///
+/// Set it for the whole app with
+/// [`MittenBuilder::frame_options`](crate::MittenBuilder::frame_options), per
+/// route with
+/// [`MittenBuilder::route_frame_options`](crate::MittenBuilder::route_frame_options),
+/// or per response by returning it as a response part:
+///
+/// ```
+/// use mitten::FrameOptions;
+/// async fn widget() -> (FrameOptions, &'static str) {
+///     (FrameOptions::SameOrigin, "embeddable by our own pages")
+/// }
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FrameOptions {
+    /// Never framed: `X-Frame-Options: DENY`, `frame-ancestors 'none'`.
+    #[default]
+    Deny,
+    /// Framed by the same origin only: `SAMEORIGIN`, `frame-ancestors 'self'`.
+    SameOrigin,
+    /// No framing protection from Mitten (an explicit opt-out).
+    Allow,
+}
+
+impl FrameOptions {
+    fn values(self) -> Option<(HeaderValue, &'static str)> {
+        match self {
+            Self::Deny => Some((HeaderValue::from_static("DENY"), "frame-ancestors 'none'")),
+            Self::SameOrigin => Some((
+                HeaderValue::from_static("SAMEORIGIN"),
+                "frame-ancestors 'self'",
+            )),
+            Self::Allow => None,
+        }
+    }
+}
+
+impl IntoResponseParts for FrameOptions {
+    type Error = std::convert::Infallible;
+
+    fn into_response_parts(self, mut res: ResponseParts) -> Result<ResponseParts, Self::Error> {
+        res.extensions_mut().insert(self);
+        Ok(res)
+    }
+}
+
+const X_POWERED_BY: HeaderName = HeaderName::from_static("x-powered-by");
+const X_XSS_PROTECTION: HeaderName = HeaderName::from_static("x-xss-protection");
+/// Banners that frameworks and upstreams add besides `Server`.
+const BANNERS: [&str; 5] = [
+    "x-powered-by",
+    "x-aspnet-version",
+    "x-aspnetmvc-version",
+    "x-generator",
+    "x-runtime",
+];
+
+/// Applies the header policy to a response's headers.
+pub(crate) fn apply(headers: &mut HeaderMap, cfg: &HeaderConfig, frame: FrameOptions) {
+    match &cfg.banner {
+        Some(b) => {
+            headers.insert(header::SERVER, b.clone());
+        }
+        None => {
+            headers.remove(header::SERVER);
+        }
+    }
+    for name in BANNERS {
+        headers.remove(name);
+    }
+    debug_assert!(!headers.contains_key(X_POWERED_BY));
+
+    if let Some((xfo, ancestors)) = frame.values() {
+        headers.insert(header::X_FRAME_OPTIONS, xfo);
+        ensure_frame_ancestors(headers, ancestors);
+    } else {
+        headers.remove(header::X_FRAME_OPTIONS);
+    }
+
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(X_XSS_PROTECTION, HeaderValue::from_static("0"));
+    // An app that chose its own referrer policy keeps it (one value).
+    if !headers.contains_key(header::REFERRER_POLICY) {
+        headers.insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("strict-origin-when-cross-origin"),
+        );
+    }
+    harden_cookies(headers, cfg);
+}
+
+fn has_frame_ancestors(csp: &str) -> bool {
+    csp.split(';').any(|d| {
+        d.split_ascii_whitespace()
+            .next()
+            .is_some_and(|n| n.eq_ignore_ascii_case("frame-ancestors"))
+    })
+}
+
+/// Adds `frame-ancestors` to the app's CSP (or sends a CSP of its own) unless
+/// one of the policies already states it: the app's directives are kept.
+fn ensure_frame_ancestors(headers: &mut HeaderMap, directive: &'static str) {
+    let mut policies = headers.get_all(header::CONTENT_SECURITY_POLICY).iter();
+    let Some(first) = policies.next() else {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(directive),
+        );
+        return;
+    };
+    let stated = std::iter::once(first)
+        .chain(policies)
+        .any(|v| v.to_str().map(has_frame_ancestors).unwrap_or(true));
+    if stated {
+        return;
+    }
+    let merged = match first.to_str() {
+        Ok(s) if s.trim().trim_end_matches(';').trim().is_empty() => directive.to_owned(),
+        Ok(s) => format!("{}; {directive}", s.trim().trim_end_matches(';')),
+        Err(_) => return,
+    };
+    let rest: Vec<HeaderValue> = headers
+        .get_all(header::CONTENT_SECURITY_POLICY)
+        .iter()
+        .skip(1)
+        .cloned()
+        .collect();
+    if let Ok(v) = HeaderValue::from_str(&merged) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, v);
+        for r in rest {
+            headers.append(header::CONTENT_SECURITY_POLICY, r);
+        }
+    }
+}
+
+/// Adds `HttpOnly` and `SameSite=Lax` to every `Set-Cookie` that does not
+/// state them, except cookies on the script-readable allow-list (which still
+/// get `SameSite`). Attributes are appended, never re-serialised, so
+/// nothing the app wrote is lost.
+fn harden_cookies(headers: &mut HeaderMap, cfg: &HeaderConfig) {
+    if !headers.contains_key(header::SET_COOKIE) {
+        return;
+    }
+    let cookies: Vec<HeaderValue> = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .cloned()
+        .collect();
+    let mut changed = false;
+    let hardened: Vec<HeaderValue> = cookies
+        .into_iter()
+        .map(|v| match harden_one(&v, cfg) {
+            Some(h) => {
+                changed = true;
+                h
+            }
+            None => v,
+        })
+        .collect();
+    if changed {
+        headers.remove(header::SET_COOKIE);
+        for v in hardened {
+            headers.append(header::SET_COOKIE, v);
+        }
+    }
+}
+
+fn harden_one(value: &HeaderValue, cfg: &HeaderConfig) -> Option<HeaderValue> {
+    let s = value.to_str().ok()?;
+    let mut parts = s.split(';');
+    let name = parts.next()?.split('=').next()?.trim();
+    let (mut http_only, mut same_site) = (false, false);
+    for attr in parts {
+        let key = attr.split('=').next().unwrap_or("").trim();
+        http_only |= key.eq_ignore_ascii_case("httponly");
+        same_site |= key.eq_ignore_ascii_case("samesite");
+    }
+    let script_readable = cfg.script_readable_cookies.contains(name);
+    let add_http_only = !http_only && !script_readable;
+    if !add_http_only && same_site {
+        return None;
+    }
+    let mut out = s.trim_end().trim_end_matches(';').to_owned();
+    if add_http_only {
+        out.push_str("; HttpOnly");
+    }
+    if !same_site {
+        out.push_str("; SameSite=Lax");
+    }
+    HeaderValue::from_str(&out).ok()
+}
+
+/// Appends `names` to `Vary`, once each, keeping what is there.
+pub(crate) fn add_vary(headers: &mut HeaderMap, names: &[&'static str]) {
+    let present = |n: &str| {
+        headers.get_all(header::VARY).iter().any(|v| {
+            v.to_str().is_ok_and(|s| {
+                s.split(',')
+                    .any(|t| t.trim() == "*" || t.trim().eq_ignore_ascii_case(n))
+            })
+        })
+    };
+    let missing: Vec<&str> = names.iter().copied().filter(|n| !present(n)).collect();
+    if !missing.is_empty() {
+        if let Ok(v) = HeaderValue::from_str(&missing.join(", ")) {
+            headers.append(header::VARY, v);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> HeaderConfig {
+        HeaderConfig {
+            banner: Some(HeaderValue::from_static("Mitten")),
+            frame_options: FrameOptions::Deny,
+            route_frame_options: Default::default(),
+            script_readable_cookies: ["theme".to_owned()].into_iter().collect(),
+        }
+    }
+
+    #[test]
+    fn csp_is_merged_once() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'self';"),
+        );
+        apply(&mut h, &cfg(), FrameOptions::Deny);
+        apply(&mut h, &cfg(), FrameOptions::Deny);
+        let v: Vec<_> = h.get_all(header::CONTENT_SECURITY_POLICY).iter().collect();
+        assert_eq!(v, ["default-src 'self'; frame-ancestors 'none'"]);
+    }
+
+    #[test]
+    fn cookies_hardened_unless_stated_or_allowed() {
+        let mut h = HeaderMap::new();
+        h.append(header::SET_COOKIE, HeaderValue::from_static("a=1; Path=/"));
+        h.append(
+            header::SET_COOKIE,
+            HeaderValue::from_static("b=2; SameSite=Strict; HttpOnly"),
+        );
+        h.append(header::SET_COOKIE, HeaderValue::from_static("theme=dark"));
+        apply(&mut h, &cfg(), FrameOptions::Deny);
+        let v: Vec<_> = h
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect();
+        assert_eq!(
+            v,
+            [
+                "a=1; Path=/; HttpOnly; SameSite=Lax",
+                "b=2; SameSite=Strict; HttpOnly",
+                "theme=dark; SameSite=Lax"
+            ]
+        );
+    }
+
+    #[test]
+    fn vary_is_not_duplicated() {
+        let mut h = HeaderMap::new();
+        h.insert(header::VARY, HeaderValue::from_static("origin"));
+        add_vary(&mut h, &["Origin", "Sec-Fetch-Site"]);
+        add_vary(&mut h, &["Origin", "Sec-Fetch-Site"]);
+        let v: Vec<_> = h
+            .get_all(header::VARY)
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect();
+        assert_eq!(v, ["origin", "Sec-Fetch-Site"]);
+    }
+}

@@ -1,0 +1,196 @@
+//! The embedded store: a bounded in-process map. Good for development, tests
+//! and single-instance apps; use Redis or a SQL store for several instances.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+
+use super::store::{
+    now_ms, Record, RenameOutcome, SaveOutcome, SessionStore, StoreError, StoreKey,
+};
+
+const DEFAULT_MAX_SESSIONS: usize = 100_000;
+/// Every this many creations, expired records are swept out.
+const SWEEP_EVERY: u64 = 1024;
+
+/// An in-memory [`SessionStore`], bounded in size.
+///
+/// Expired sessions are never returned and are swept out periodically. When
+/// the store is full it first drops expired sessions, then evicts the
+/// sessions closest to expiry (with a `warn` event), so an attacker who
+/// creates sessions in a loop cannot grow memory without bound.
+///
+/// ```
+/// let store = mitten::MemoryStore::new().max_sessions(10_000);
+/// ```
+#[derive(Debug)]
+pub struct MemoryStore {
+    max_sessions: usize,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    map: HashMap<StoreKey, Record>,
+    creations: u64,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryStore {
+    /// An empty store holding at most 100,000 sessions.
+    pub fn new() -> Self {
+        Self {
+            max_sessions: DEFAULT_MAX_SESSIONS,
+            inner: Mutex::new(Inner::default()),
+        }
+    }
+
+    /// Sets the most sessions kept at once (at least 1).
+    pub fn max_sessions(mut self, max: usize) -> Self {
+        self.max_sessions = max.max(1);
+        self
+    }
+
+    /// Live sessions currently held (expired ones not yet swept excluded).
+    pub fn len(&self) -> usize {
+        let now = now_ms();
+        self.lock()
+            .map
+            .values()
+            .filter(|r| !r.is_expired(now))
+            .count()
+    }
+
+    /// True when no live session is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The store keys of all live sessions (for tests and diagnostics).
+    pub fn keys(&self) -> Vec<StoreKey> {
+        let now = now_ms();
+        self.lock()
+            .map
+            .iter()
+            .filter(|(_, r)| !r.is_expired(now))
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding this lock cannot leave the map half-updated
+        // (every mutation is a single insert/remove), so poisoning is ignored.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Inner {
+    fn live(&mut self, key: &StoreKey, now: u64) -> Option<&mut Record> {
+        if self.map.get(key).is_some_and(|r| r.is_expired(now)) {
+            self.map.remove(key);
+        }
+        self.map.get_mut(key)
+    }
+
+    fn make_room(&mut self, max: usize, now: u64) {
+        self.creations += 1;
+        if self.creations % SWEEP_EVERY == 0 || self.map.len() >= max {
+            self.map.retain(|_, r| !r.is_expired(now));
+        }
+        if self.map.len() >= max {
+            // Evict about 1% (at least one) of the sessions nearest expiry in
+            // one pass, so a flood does not pay a full scan per insert.
+            let evict = (max / 100).max(1).min(self.map.len());
+            let mut by_expiry: Vec<(u64, StoreKey)> = self
+                .map
+                .iter()
+                .map(|(k, r)| (r.expires_at_ms, k.clone()))
+                .collect();
+            by_expiry.select_nth_unstable(evict - 1);
+            for (_, k) in by_expiry.into_iter().take(evict) {
+                self.map.remove(&k);
+            }
+            tracing::warn!(
+                target: "mitten::session",
+                evicted = evict,
+                max_sessions = max,
+                "memory session store full: evicted the sessions nearest expiry"
+            );
+        }
+    }
+}
+
+#[async_trait]
+impl SessionStore for MemoryStore {
+    async fn load(&self, key: &StoreKey) -> Result<Option<Record>, StoreError> {
+        Ok(self.lock().live(key, now_ms()).cloned())
+    }
+
+    async fn create(&self, key: &StoreKey, record: &Record) -> Result<bool, StoreError> {
+        let now = now_ms();
+        let mut inner = self.lock();
+        if inner.live(key, now).is_some() {
+            return Ok(false);
+        }
+        inner.make_room(self.max_sessions, now);
+        inner.map.insert(key.clone(), record.clone());
+        Ok(true)
+    }
+
+    async fn save(
+        &self,
+        key: &StoreKey,
+        record: &Record,
+        expected_version: u64,
+    ) -> Result<SaveOutcome, StoreError> {
+        let mut inner = self.lock();
+        match inner.live(key, now_ms()) {
+            None => Ok(SaveOutcome::Missing),
+            Some(r) if r.version != expected_version => Ok(SaveOutcome::Conflict),
+            Some(r) => {
+                *r = record.clone();
+                Ok(SaveOutcome::Saved)
+            }
+        }
+    }
+
+    async fn rename(
+        &self,
+        from: &StoreKey,
+        to: &StoreKey,
+        record: &Record,
+        expected_version: u64,
+    ) -> Result<RenameOutcome, StoreError> {
+        let now = now_ms();
+        let mut inner = self.lock();
+        match inner.live(from, now) {
+            None => return Ok(RenameOutcome::Missing),
+            Some(r) if r.version != expected_version => return Ok(RenameOutcome::Conflict),
+            Some(_) => {}
+        }
+        if inner.live(to, now).is_some() {
+            return Ok(RenameOutcome::Collision);
+        }
+        inner.map.remove(from);
+        inner.map.insert(to.clone(), record.clone());
+        Ok(RenameOutcome::Renamed)
+    }
+
+    async fn touch(&self, key: &StoreKey, expires_at_ms: u64) -> Result<(), StoreError> {
+        if let Some(r) = self.lock().live(key, now_ms()) {
+            r.expires_at_ms = expires_at_ms;
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, key: &StoreKey) -> Result<(), StoreError> {
+        self.lock().map.remove(key);
+        Ok(())
+    }
+}
