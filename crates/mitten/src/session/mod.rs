@@ -311,22 +311,12 @@ impl Session {
             // Belt and braces: never trust a store to have honoured expiry,
             // and honour a shortened absolute timeout at once.
             .filter(|r| !r.is_expired(now) && now < r.created_at_ms.saturating_add(abs));
+        let record = match record {
+            Some(record) if key_index != 0 => self.migrate(&id, &key, record).await?,
+            other => other,
+        };
         match record {
-            Some(mut record) => {
-                if key_index != 0 {
-                    // Signed with a fallback key: move the record under the
-                    // current key's hash and re-sign the cookie.
-                    let new_key = self.key_for(&id);
-                    let expected = record.version;
-                    record.version += 1;
-                    match self
-                        .store_call(self.cfg().store.rename(&key, &new_key, &record, expected))
-                        .await?
-                    {
-                        RenameOutcome::Renamed => lock_ids(&self.shared.ids).reissue = true,
-                        _ => return Err(SessionError::Contended),
-                    }
-                }
+            Some(record) => {
                 st.load = Load::Present {
                     version: record.version,
                     created_at_ms: record.created_at_ms,
@@ -342,6 +332,32 @@ impl Session {
             }
         }
         Ok(())
+    }
+
+    /// A session found under a fallback key's hash moves under the current
+    /// key's hash (atomically), and its cookie is re-signed. A concurrent
+    /// request may have moved it first: then it is read from its new place.
+    async fn migrate(
+        &self,
+        id: &SessionId,
+        old_key: &StoreKey,
+        mut record: Record,
+    ) -> Result<Option<Record>, SessionError> {
+        let new_key = self.key_for(id);
+        let expected = record.version;
+        record.version += 1;
+        let store = &self.cfg().store;
+        let moved = match self
+            .store_call(store.rename(old_key, &new_key, &record, expected))
+            .await?
+        {
+            RenameOutcome::Renamed => Some(record),
+            _ => self.store_call(store.load(&new_key)).await?,
+        };
+        if moved.is_some() {
+            lock_ids(&self.shared.ids).reissue = true;
+        }
+        Ok(moved)
     }
 
     fn check_size(&self, data: &SessionData) -> Result<(), SessionError> {
