@@ -53,6 +53,8 @@ mod keys;
 mod layer;
 mod rejection;
 pub mod session;
+#[cfg(any(feature = "redis", feature = "postgres", feature = "sqlite"))]
+pub mod stores;
 #[cfg(feature = "minijinja")]
 pub mod templates;
 
