@@ -1,0 +1,431 @@
+//! The Mitten demo app: a login, a per-session list of notes added three ways
+//! (urlencoded form, multipart form, `fetch` with JSON), a CSRF-exempt
+//! endpoint, a JSON-only endpoint and a frameable page.
+//!
+//! [`app`] builds the router; `main.rs` only parses flags and serves it, so
+//! the tests can serve the very same router on a random port.
+
+#![forbid(unsafe_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{FromRequest, Multipart, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Json, Router};
+use minijinja::{context, Environment};
+use mitten::{CsrfToken, FrameOptions, MemoryStore, Mitten, Session, SessionError, SessionStore};
+use serde::Deserialize;
+use serde_json::json;
+
+/// Session key of the logged-in user's name.
+const USER: &str = "user";
+/// Session key of the list of notes.
+const NOTES: &str = "notes";
+/// Longest username accepted, in characters.
+const MAX_USERNAME: usize = 64;
+/// Longest note accepted, in characters.
+const MAX_NOTE: usize = 500;
+
+/// Everything the app needs, already validated by the caller (`main.rs`
+/// turns flags into this).
+pub struct DemoConfig {
+    /// Signs session cookies and CSRF tokens; at least
+    /// [`mitten::MIN_KEY_LEN`] bytes.
+    pub secret_key: Vec<u8>,
+    /// Previous keys that still verify (rotation).
+    pub fallback_keys: Vec<Vec<u8>>,
+    /// Where sessions live; see [`open_store`].
+    pub store: Arc<dyn SessionStore>,
+    /// The `Server` header.
+    pub banner: String,
+    /// Session idle timeout (library default when `None`).
+    pub idle_timeout: Option<Duration>,
+    /// Session absolute timeout (library default when `None`).
+    pub absolute_timeout: Option<Duration>,
+    /// The app's own origin, `scheme://host[:port]` (else the `Host` header
+    /// is trusted as the app's host).
+    pub origin: Option<String>,
+    /// Other origins allowed to send unsafe requests.
+    pub trusted_origins: Vec<String>,
+    /// Send the session cookie without `Secure` (cookie `mitten` instead of
+    /// `__Host-mitten`).
+    pub insecure_cookies: bool,
+}
+
+impl DemoConfig {
+    /// The defaults of the flags, with the given key and an in-memory store.
+    pub fn new(secret_key: impl Into<Vec<u8>>) -> Self {
+        Self {
+            secret_key: secret_key.into(),
+            fallback_keys: Vec::new(),
+            store: Arc::new(MemoryStore::new()),
+            banner: "Mitten demo".to_owned(),
+            idle_timeout: None,
+            absolute_timeout: None,
+            origin: None,
+            trusted_origins: Vec::new(),
+            insecure_cookies: false,
+        }
+    }
+}
+
+/// Opens the session store named by a `--store` value: `memory`,
+/// `redis://…`, `postgres://…`, `sqlite://PATH` or `sqlite::memory:`. The
+/// error never repeats the URL (it may carry a password).
+pub async fn open_store(url: &str) -> Result<Arc<dyn SessionStore>, String> {
+    if url.eq_ignore_ascii_case("memory") {
+        return Ok(Arc::new(MemoryStore::new()));
+    }
+    mitten::stores::connect(url)
+        .await
+        .map_err(|e| format!("--store ({}): {e}", store_kind(url)))
+}
+
+/// The scheme of a store URL, safe to log.
+pub fn store_kind(url: &str) -> &str {
+    match url.split_once(':') {
+        Some((scheme, _))
+            if !scheme.is_empty() && scheme.bytes().all(|b| b.is_ascii_alphanumeric()) =>
+        {
+            scheme
+        }
+        _ if url.eq_ignore_ascii_case("memory") => "memory",
+        _ => "unknown",
+    }
+}
+
+#[derive(Clone)]
+struct AppState {
+    templates: Arc<Environment<'static>>,
+}
+
+fn templates() -> Result<Environment<'static>, String> {
+    let mut env = Environment::new();
+    // `.html` names: minijinja escapes every `{{ ... }}` for HTML.
+    mitten::templates::register(&mut env);
+    for (name, source) in [
+        ("layout.html", include_str!("../templates/layout.html")),
+        ("index.html", include_str!("../templates/index.html")),
+        ("login.html", include_str!("../templates/login.html")),
+        ("home.html", include_str!("../templates/home.html")),
+        ("embed.html", include_str!("../templates/embed.html")),
+    ] {
+        env.add_template(name, source)
+            .map_err(|e| format!("template {name}: {e}"))?;
+    }
+    Ok(env)
+}
+
+/// Builds the demo router with Mitten's layer in front of every route.
+pub fn app(config: DemoConfig) -> Result<Router, String> {
+    let mut builder = Mitten::builder()
+        .secret_key(&config.secret_key)
+        .shared_store(config.store)
+        .banner(config.banner)
+        .secure_cookies(!config.insecure_cookies)
+        .csrf_exempt("/public_api/")
+        .json_only("/json_api/")
+        .route_frame_options("/embed/", FrameOptions::SameOrigin);
+    for key in &config.fallback_keys {
+        builder = builder.fallback_key(key);
+    }
+    if let Some(idle) = config.idle_timeout {
+        builder = builder.idle_timeout(idle);
+    }
+    if let Some(absolute) = config.absolute_timeout {
+        builder = builder.absolute_timeout(absolute);
+    }
+    if let Some(origin) = config.origin {
+        builder = builder.origin(origin);
+    }
+    for origin in config.trusted_origins {
+        builder = builder.trusted_origin(origin);
+    }
+    let mitten = builder.build().map_err(|e| e.to_string())?;
+
+    let state = AppState {
+        templates: Arc::new(templates()?),
+    };
+    Ok(Router::new()
+        .route("/", get(index))
+        .route("/login/", get(login_form).post(login))
+        .route("/home/", get(home))
+        .route("/logout/", post(logout))
+        .route("/notes/", post(add_note))
+        .route("/public_api/", post(public_api))
+        .route("/json_api/", get(json_api))
+        .route("/embed/", get(embed))
+        .fallback(not_found)
+        .with_state(state)
+        .layer(mitten.layer()))
+}
+
+/// Handler errors: session failures keep Mitten's status (503 when the store
+/// is down), template failures are 500.
+#[derive(Debug)]
+enum AppError {
+    Session(SessionError),
+    Template(minijinja::Error),
+}
+
+impl From<SessionError> for AppError {
+    fn from(e: SessionError) -> Self {
+        Self::Session(e)
+    }
+}
+
+impl From<minijinja::Error> for AppError {
+    fn from(e: minijinja::Error) -> Self {
+        Self::Template(e)
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Session(e) => e.into_response(),
+            Self::Template(e) => {
+                tracing::error!(error = %e, "template rendering failed");
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+            }
+        }
+    }
+}
+
+type AppResult = Result<Response, AppError>;
+
+fn render(state: &AppState, name: &str, ctx: minijinja::Value) -> Result<Html<String>, AppError> {
+    Ok(Html(state.templates.get_template(name)?.render(ctx)?))
+}
+
+async fn current_user(session: &Session) -> Result<Option<String>, SessionError> {
+    session.get::<String>(USER).await
+}
+
+async fn notes_of(session: &Session) -> Result<Vec<String>, SessionError> {
+    Ok(session.get::<Vec<String>>(NOTES).await?.unwrap_or_default())
+}
+
+async fn index(State(state): State<AppState>, session: Session) -> AppResult {
+    if current_user(&session).await?.is_some() {
+        return Ok(Redirect::to("/home/").into_response());
+    }
+    Ok(render(&state, "index.html", context! {})?.into_response())
+}
+
+fn login_page(
+    state: &AppState,
+    csrf: &CsrfToken,
+    username: &str,
+    error: Option<&str>,
+) -> Result<Html<String>, AppError> {
+    render(
+        state,
+        "login.html",
+        context! {
+            csrf_token => mitten::templates::csrf_token(csrf),
+            username => username,
+            error => error,
+        },
+    )
+}
+
+async fn login_form(State(state): State<AppState>, csrf: CsrfToken) -> AppResult {
+    Ok(login_page(&state, &csrf, "", None)?.into_response())
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    #[serde(default)]
+    username: String,
+    // Any password is accepted: this is a demo of the security layer, not
+    // of authentication.
+    #[serde(default)]
+    #[allow(dead_code)]
+    password: String,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    session: Session,
+    csrf: CsrfToken,
+    Form(form): Form<LoginForm>,
+) -> AppResult {
+    let username = form.username.trim();
+    let error = if username.is_empty() {
+        Some("Please enter a username.")
+    } else if username.chars().count() > MAX_USERNAME {
+        Some("That username is too long.")
+    } else {
+        None
+    };
+    if let Some(error) = error {
+        let page = login_page(&state, &csrf, username, Some(error))?;
+        return Ok((StatusCode::BAD_REQUEST, page).into_response());
+    }
+    let previous = current_user(&session).await?;
+    // A new session id at every login: an id planted before login is
+    // worthless afterwards.
+    session.regenerate().await?;
+    if previous.as_deref() != Some(username) {
+        session.clear().await?;
+    }
+    session.insert(USER, username).await?;
+    tracing::info!("user logged in");
+    Ok(Redirect::to("/home/").into_response())
+}
+
+async fn home(State(state): State<AppState>, session: Session, csrf: CsrfToken) -> AppResult {
+    let Some(user) = current_user(&session).await? else {
+        return Ok(Redirect::to("/").into_response());
+    };
+    let notes = notes_of(&session).await?;
+    Ok(render(
+        &state,
+        "home.html",
+        context! {
+            user => user,
+            notes => notes,
+            max_note => MAX_NOTE,
+            csrf_token => mitten::templates::csrf_token(&csrf),
+        },
+    )?
+    .into_response())
+}
+
+async fn logout(session: Session) -> AppResult {
+    session.destroy().await?;
+    Ok(Redirect::to("/").into_response())
+}
+
+/// How a note arrived, which decides how the answer looks.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Via {
+    Form,
+    Json,
+}
+
+fn note_error(via: Via, status: StatusCode, message: &str) -> Response {
+    match via {
+        Via::Json => (status, Json(json!({ "result": "error", "error": message }))).into_response(),
+        Via::Form => (status, message.to_owned()).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct NoteForm {
+    #[serde(default)]
+    text: String,
+}
+
+/// The `text` of a note from a urlencoded form, a multipart form or a JSON
+/// body, or the response to send instead.
+async fn read_note(via: Via, essence: &str, req: Request) -> Result<String, Response> {
+    let bad = |m: &str| note_error(via, StatusCode::BAD_REQUEST, m);
+    match essence {
+        "application/json" => match Json::<NoteForm>::from_request(req, &()).await {
+            Ok(Json(note)) => Ok(note.text),
+            Err(_) => Err(bad("expected a JSON body {\"text\": \"...\"}")),
+        },
+        "application/x-www-form-urlencoded" => {
+            match Form::<NoteForm>::from_request(req, &()).await {
+                Ok(Form(note)) => Ok(note.text),
+                Err(_) => Err(bad("malformed form")),
+            }
+        }
+        "multipart/form-data" => {
+            let mut multipart = Multipart::from_request(req, &())
+                .await
+                .map_err(|_| bad("malformed multipart form"))?;
+            let mut text = None;
+            loop {
+                let field = match multipart.next_field().await {
+                    Ok(Some(field)) => field,
+                    Ok(None) => break,
+                    Err(_) => return Err(bad("malformed multipart form")),
+                };
+                // `_csrf_token` was checked by Mitten already; other fields
+                // are not ours.
+                if field.name() != Some("text") || field.file_name().is_some() {
+                    continue;
+                }
+                let value = field
+                    .text()
+                    .await
+                    .map_err(|_| bad("malformed multipart form"))?;
+                if text.replace(value).is_some() {
+                    return Err(bad("several `text` fields"));
+                }
+            }
+            Ok(text.unwrap_or_default())
+        }
+        _ => Err(note_error(
+            via,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send a form or JSON",
+        )),
+    }
+}
+
+async fn add_note(session: Session, headers: HeaderMap, req: Request) -> AppResult {
+    let essence = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    let via = if essence == "application/json" {
+        Via::Json
+    } else {
+        Via::Form
+    };
+    if current_user(&session).await?.is_none() {
+        return Ok(match via {
+            Via::Json => note_error(via, StatusCode::UNAUTHORIZED, "not logged in"),
+            Via::Form => Redirect::to("/").into_response(),
+        });
+    }
+    let text = match read_note(via, &essence, req).await {
+        Ok(text) => text.trim().to_owned(),
+        Err(response) => return Ok(response),
+    };
+    if text.is_empty() {
+        return Ok(note_error(via, StatusCode::BAD_REQUEST, "empty note"));
+    }
+    if text.chars().count() > MAX_NOTE {
+        return Ok(note_error(via, StatusCode::BAD_REQUEST, "note too long"));
+    }
+    // Read-modify-write that Mitten re-runs on the newest data if another
+    // request changed the session meanwhile: no note is ever lost.
+    let notes = session
+        .update(NOTES, move |notes: Option<Vec<String>>| {
+            let mut notes = notes.unwrap_or_default();
+            notes.push(text.clone());
+            notes
+        })
+        .await?;
+    Ok(match via {
+        Via::Json => Json(json!({ "result": "success", "notes": notes })).into_response(),
+        Via::Form => Redirect::to("/home/").into_response(),
+    })
+}
+
+async fn public_api() -> Json<serde_json::Value> {
+    Json(json!({ "result": "success" }))
+}
+
+async fn json_api(session: Session) -> AppResult {
+    let notes = notes_of(&session).await?;
+    Ok(Json(json!({ "result": "success", "notes": notes })).into_response())
+}
+
+async fn embed(State(state): State<AppState>) -> AppResult {
+    Ok(render(&state, "embed.html", context! {})?.into_response())
+}
+
+async fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, "Not found").into_response()
+}
