@@ -201,7 +201,11 @@ async fn layer_applied_twice_sends_each_header_once() {
     assert_each_header_once(&r);
     assert!(r.vary().contains(&"origin".to_owned()));
     // And a rejection too.
-    let r = send(&app, browser("POST", "/submit").body(Body::empty()).unwrap()).await;
+    let r = send(
+        &app,
+        browser("POST", "/submit").body(Body::empty()).unwrap(),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert_security_headers(&r);
     assert_each_header_once(&r);
@@ -225,7 +229,9 @@ async fn nested_routers_each_with_the_layer_send_each_header_once() {
     }
     let r = send(
         &app,
-        browser("POST", "/inner/submit").body(Body::empty()).unwrap(),
+        browser("POST", "/inner/submit")
+            .body(Body::empty())
+            .unwrap(),
     )
     .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
@@ -267,13 +273,15 @@ async fn x_powered_by_set_by_handler_or_inner_service_is_removed() {
             get(|| async { with_header("x-powered-by", "PHP/5.4") }),
         )
         .route("/inner", get(|| async { "x" }))
-        .layer(axum::middleware::map_response(|mut r: Response| async move {
-            r.headers_mut()
-                .insert("x-powered-by", HeaderValue::from_static("Express"));
-            r.headers_mut()
-                .insert("x-aspnet-version", HeaderValue::from_static("4.0"));
-            r
-        }))
+        .layer(axum::middleware::map_response(
+            |mut r: Response| async move {
+                r.headers_mut()
+                    .insert("x-powered-by", HeaderValue::from_static("Express"));
+                r.headers_mut()
+                    .insert("x-aspnet-version", HeaderValue::from_static("4.0"));
+                r
+            },
+        ))
         .layer(m.layer());
     for uri in ["/handler", "/inner"] {
         let r = send(&app, get_req(uri)).await;

@@ -48,7 +48,11 @@ impl Resp {
     /// The single value of `name`; panics when the header is repeated.
     pub fn header(&self, name: &str) -> Option<&str> {
         let all: Vec<_> = self.headers.get_all(name).iter().collect();
-        assert!(all.len() <= 1, "header {name} sent {} times: {all:?}", all.len());
+        assert!(
+            all.len() <= 1,
+            "header {name} sent {} times: {all:?}",
+            all.len()
+        );
         all.first().map(|v| v.to_str().expect("ascii header"))
     }
 
@@ -72,7 +76,10 @@ impl Resp {
             .into_iter()
             .filter(|c| c.starts_with(&format!("{name}=")))
             .collect();
-        assert!(lines.len() <= 1, "cookie {name} set several times: {lines:?}");
+        assert!(
+            lines.len() <= 1,
+            "cookie {name} set several times: {lines:?}"
+        );
         lines.into_iter().next()
     }
 
@@ -152,7 +159,10 @@ pub async fn token_for(app: &Router, cookie_name: &str, cookie_value: &str) -> S
     let (k, v) = cookie(cookie_name, cookie_value);
     let r = send(
         app,
-        req("GET", "/token").header(k, v).body(Body::empty()).unwrap(),
+        req("GET", "/token")
+            .header(k, v)
+            .body(Body::empty())
+            .unwrap(),
     )
     .await;
     assert_eq!(r.status, StatusCode::OK);
