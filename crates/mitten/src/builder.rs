@@ -8,14 +8,18 @@ use axum::response::Response;
 use cookie::SameSite;
 use http::HeaderValue;
 
-use crate::config::{Config, CsrfConfig, HeaderConfig, RejectFn, SessionConfig};
+use crate::config::{Config, CsrfConfig, HeaderConfig, RejectFn, RouteRules, SessionConfig};
 use crate::csrf::origin::{Origin, TrustedOrigin};
-use crate::headers::FrameOptions;
+use crate::headers::{FrameOptions, HeaderPolicy};
+use crate::host::HostPattern;
 use crate::keys::{KeyRing, MIN_KEY_LEN};
 use crate::layer::MittenLayer;
 use crate::rejection::Rejection;
+use crate::report::{Protection, Report};
 use crate::session::memory::MemoryStore;
 use crate::session::store::SessionStore;
+
+type RoutePolicyFn = Box<dyn FnOnce(HeaderPolicy) -> HeaderPolicy + Send>;
 
 /// A configuration mistake found when building the layer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -94,6 +98,14 @@ pub struct MittenBuilder {
     store_timeout: Duration,
     max_save_attempts: u32,
     on_reject: Option<RejectFn>,
+    header_policy: HeaderPolicy,
+    route_header_policies: Vec<(String, RoutePolicyFn)>,
+    https: bool,
+    allowed_hosts: Vec<String>,
+    trust_forwarded: bool,
+    report_only: HashSet<Protection>,
+    on_report: Option<crate::report::ReportFn>,
+    clear_site_data: bool,
 }
 
 impl Default for MittenBuilder {
@@ -121,6 +133,14 @@ impl Default for MittenBuilder {
             store_timeout: Duration::from_secs(2),
             max_save_attempts: 100,
             on_reject: None,
+            header_policy: HeaderPolicy::default(),
+            route_header_policies: Vec::new(),
+            https: false,
+            allowed_hosts: Vec::new(),
+            trust_forwarded: false,
+            report_only: HashSet::new(),
+            on_report: None,
+            clear_site_data: false,
         }
     }
 }
@@ -287,7 +307,82 @@ impl MittenBuilder {
         self
     }
 
-    /// Validates everything and builds the shared configuration.
+    /// The hardening headers for every response (default:
+    /// [`HeaderPolicy::default`]; [`HeaderPolicy::strict`] for the OWASP
+    /// set).
+    pub fn header_policy(mut self, policy: HeaderPolicy) -> Self {
+        self.header_policy = policy;
+        self
+    }
+
+    /// One route's headers: `change` receives the app's policy (as set by
+    /// [`header_policy`](Self::header_policy), whenever that is called) and
+    /// returns the route's.
+    pub fn route_header_policy<F>(mut self, route: impl Into<String>, change: F) -> Self
+    where
+        F: FnOnce(HeaderPolicy) -> HeaderPolicy + Send + 'static,
+    {
+        self.route_header_policies
+            .push((route.into(), Box::new(change)));
+        self
+    }
+
+    /// Declares that the app is served over HTTPS (directly or behind a
+    /// TLS-terminating proxy): `Strict-Transport-Security` is sent, and the
+    /// CSRF check requires `https` origins. Implied by an
+    /// [`origin`](Self::origin) that starts with `https://`. Incompatible
+    /// with [`secure_cookies(false)`](Self::secure_cookies).
+    pub fn https(mut self, https: bool) -> Self {
+        self.https = https;
+        self
+    }
+
+    /// Accepts requests for this host (repeatable): `app.example.com`
+    /// (any port), `app.example.com:8443` (that port only), or
+    /// `.example.com` (the domain and all its subdomains). Once any host is
+    /// listed, every other `Host` gets `400` before the app runs: the
+    /// defence against Host-header injection and DNS rebinding.
+    pub fn allowed_host(mut self, host: impl Into<String>) -> Self {
+        self.allowed_hosts.push(host.into());
+        self
+    }
+
+    /// Believes `X-Forwarded-Host` and `X-Forwarded-Proto` (their last
+    /// value, the one the nearest proxy added). Turn on only behind a proxy
+    /// that sets them and strips what clients send.
+    pub fn trust_forwarded_headers(mut self, trust: bool) -> Self {
+        self.trust_forwarded = trust;
+        self
+    }
+
+    /// Runs one protection in report-only mode: what it would refuse goes
+    /// through and is reported (see [`crate::report`]).
+    pub fn report_only(mut self, protection: Protection) -> Self {
+        self.report_only.insert(protection);
+        self
+    }
+
+    /// Called for every decision a report-only protection let through,
+    /// besides the `tracing` event.
+    pub fn on_report<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&Report<'_>) + Send + Sync + 'static,
+    {
+        self.on_report = Some(Arc::new(f));
+        self
+    }
+
+    /// Sends `Clear-Site-Data: "cache", "cookies", "storage"` with the
+    /// response that destroys a session (default off: it also clears the
+    /// app's other cookies and storage on this origin).
+    pub fn clear_site_data_on_destroy(mut self, clear: bool) -> Self {
+        self.clear_site_data = clear;
+        self
+    }
+
+    /// Validates everything and builds the shared configuration. Mistakes
+    /// are errors; legal but risky settings are logged once, here, as
+    /// warnings (`target: "mitten::config"`).
     pub fn build(self) -> Result<Mitten, BuildError> {
         let err = |m: String| Err(BuildError(m));
         let Some(secret) = self.secret else {
@@ -300,6 +395,24 @@ impl MittenBuilder {
                     k.len()
                 ));
             }
+        }
+        let own_origin = match &self.origin {
+            Some(o) => match Origin::parse(o) {
+                Some(o) => Some(o),
+                None => return err(format!("origin {o:?}: expected scheme://host[:port]")),
+            },
+            None => None,
+        };
+        let origin_https = own_origin.as_ref().map(Origin::is_https);
+        if self.https && origin_https == Some(false) {
+            return err("HTTPS is declared but the origin is http://".into());
+        }
+        let https = self.https || origin_https == Some(true);
+        if https && !self.secure {
+            return err(
+                "the app declares HTTPS but session cookies are not Secure: drop .secure_cookies(false)"
+                    .into(),
+            );
         }
         let cookie_name = self.cookie_name.unwrap_or_else(|| {
             if self.secure {
@@ -316,10 +429,14 @@ impl MittenBuilder {
         {
             return err(format!("invalid cookie name {cookie_name:?}"));
         }
-        if cookie_name.starts_with("__Host-") && (!self.secure || self.cookie_domain.is_some()) {
+        // Browsers match the prefixes case-insensitively.
+        let prefixed = |p: &str| {
+            cookie_name.len() >= p.len() && cookie_name[..p.len()].eq_ignore_ascii_case(p)
+        };
+        if prefixed("__Host-") && (!self.secure || self.cookie_domain.is_some()) {
             return err("a `__Host-` cookie needs Secure and no Domain".into());
         }
-        if cookie_name.starts_with("__Secure-") && !self.secure {
+        if prefixed("__Secure-") && !self.secure {
             return err("a `__Secure-` cookie needs Secure".into());
         }
         if self.same_site == SameSite::None && !self.secure {
@@ -333,22 +450,22 @@ impl MittenBuilder {
             .iter()
             .chain(&self.json_only)
             .chain(self.route_frame_options.iter().map(|(r, _)| r))
+            .chain(self.route_header_policies.iter().map(|(r, _)| r))
         {
             if !r.starts_with('/') {
                 return err(format!("route pattern {r:?} must start with `/`"));
             }
         }
-        let own_origin = match self.origin {
-            Some(o) => match Origin::parse(&o) {
-                Some(o) => Some(o),
-                None => return err(format!("origin {o:?}: expected scheme://host[:port]")),
-            },
-            None => None,
-        };
         let trusted = self
             .trusted
             .iter()
             .map(|t| TrustedOrigin::parse(t))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(BuildError)?;
+        let allowed_hosts = self
+            .allowed_hosts
+            .iter()
+            .map(|h| HostPattern::parse(h))
             .collect::<Result<Vec<_>, _>>()
             .map_err(BuildError)?;
         let banner = match self.banner {
@@ -358,6 +475,31 @@ impl MittenBuilder {
             },
             None => None,
         };
+        let policy = self.header_policy.compile().map_err(BuildError)?;
+        if self.report_only.contains(&Protection::Csp) && policy.csp.is_none() {
+            return err(
+                "report_only(Protection::Csp) needs a content_security_policy in the header policy"
+                    .into(),
+            );
+        }
+
+        let mut routes: HashMap<String, RouteRules> = HashMap::new();
+        for r in &self.exempt {
+            routes.entry(r.clone()).or_default().csrf_exempt = true;
+        }
+        for r in &self.json_only {
+            routes.entry(r.clone()).or_default().json = true;
+        }
+        for (r, f) in &self.route_frame_options {
+            routes.entry(r.clone()).or_default().frame = Some(*f);
+        }
+        for (r, change) in self.route_header_policies {
+            let compiled = change(self.header_policy.clone())
+                .compile()
+                .map_err(|e| BuildError(format!("route {r}: {e}")))?;
+            routes.entry(r).or_default().headers = Some(Arc::new(compiled));
+        }
+
         let cfg = Config {
             keys: KeyRing::new(&secret, self.fallbacks.iter().map(Vec::as_slice)),
             store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
@@ -371,9 +513,9 @@ impl MittenBuilder {
                 max_data_bytes: self.max_session_bytes,
                 max_save_attempts: self.max_save_attempts,
                 store_timeout: self.store_timeout,
+                clear_site_data: self.clear_site_data,
             },
             csrf: CsrfConfig {
-                exempt: self.exempt.into_iter().collect(),
                 own_origin,
                 trusted,
                 body_limit: self.body_limit,
@@ -381,18 +523,39 @@ impl MittenBuilder {
             headers: HeaderConfig {
                 banner,
                 frame_options: self.frame_options,
-                route_frame_options: self
-                    .route_frame_options
-                    .into_iter()
-                    .collect::<HashMap<_, _>>(),
+                policy,
                 script_readable_cookies: self.script_readable.into_iter().collect::<HashSet<_>>(),
+                csp_report_only: self.report_only.contains(&Protection::Csp),
             },
-            json_routes: self.json_only.into_iter().collect(),
+            routes,
+            allowed_hosts,
+            trust_forwarded: self.trust_forwarded,
+            https,
+            report_only: self.report_only,
             on_reject: self.on_reject,
+            on_report: self.on_report,
         };
-        if !cfg.csrf.exempt.is_empty() {
-            tracing::info!(target: "mitten", exempt = ?cfg.csrf.exempt, "routes exempt from CSRF checks");
-        }
+        warn_risky(&cfg, &self.exempt);
         Ok(Mitten { cfg: Arc::new(cfg) })
+    }
+}
+
+/// Legal settings that loosen a protection, logged once when the layer is
+/// built so they are never a surprise in production.
+fn warn_risky(cfg: &Config, exempt: &[String]) {
+    const T: &str = "mitten::config";
+    if !exempt.is_empty() {
+        tracing::warn!(target: T, routes = ?exempt, "routes exempt from CSRF checks");
+    }
+    if !cfg.report_only.is_empty() {
+        let mut modes: Vec<&str> = cfg.report_only.iter().map(|p| p.name()).collect();
+        modes.sort_unstable();
+        tracing::warn!(target: T, protections = ?modes, "report-only: these protections refuse nothing, they only report");
+    }
+    if cfg.allowed_hosts.is_empty() {
+        tracing::warn!(target: T, "no allowed hosts: every Host header is accepted; list yours with .allowed_host(..)");
+    }
+    if cfg.trust_forwarded {
+        tracing::info!(target: T, "X-Forwarded-Host and X-Forwarded-Proto are trusted");
     }
 }

@@ -9,9 +9,11 @@ use cookie::{Cookie, SameSite};
 use http::HeaderValue;
 
 use crate::csrf::origin::{Origin, TrustedOrigin};
-use crate::headers::FrameOptions;
+use crate::headers::{CompiledHeaders, FrameOptions};
+use crate::host::HostPattern;
 use crate::keys::KeyRing;
 use crate::rejection::Rejection;
+use crate::report::{Protection, ReportFn};
 use crate::session::store::SessionStore;
 
 pub(crate) type RejectFn = Arc<dyn Fn(&Rejection) -> Response + Send + Sync>;
@@ -22,8 +24,25 @@ pub(crate) struct Config {
     pub(crate) session: SessionConfig,
     pub(crate) csrf: CsrfConfig,
     pub(crate) headers: HeaderConfig,
-    pub(crate) json_routes: HashSet<String>,
+    /// Everything decided per route pattern, found with one lookup.
+    pub(crate) routes: HashMap<String, RouteRules>,
+    pub(crate) allowed_hosts: Vec<HostPattern>,
+    /// Believe `X-Forwarded-Host` / `X-Forwarded-Proto`.
+    pub(crate) trust_forwarded: bool,
+    /// The app declared it is served over HTTPS.
+    pub(crate) https: bool,
+    pub(crate) report_only: HashSet<Protection>,
     pub(crate) on_reject: Option<RejectFn>,
+    pub(crate) on_report: Option<ReportFn>,
+}
+
+/// What the configuration says about one route pattern.
+#[derive(Default)]
+pub(crate) struct RouteRules {
+    pub(crate) json: bool,
+    pub(crate) csrf_exempt: bool,
+    pub(crate) frame: Option<FrameOptions>,
+    pub(crate) headers: Option<Arc<CompiledHeaders>>,
 }
 
 pub(crate) struct SessionConfig {
@@ -36,6 +55,8 @@ pub(crate) struct SessionConfig {
     pub(crate) max_data_bytes: usize,
     pub(crate) max_save_attempts: u32,
     pub(crate) store_timeout: Duration,
+    /// Send `Clear-Site-Data` with the response that destroys a session.
+    pub(crate) clear_site_data: bool,
 }
 
 impl SessionConfig {
@@ -68,7 +89,6 @@ impl SessionConfig {
 }
 
 pub(crate) struct CsrfConfig {
-    pub(crate) exempt: HashSet<String>,
     pub(crate) own_origin: Option<Origin>,
     pub(crate) trusted: Vec<TrustedOrigin>,
     pub(crate) body_limit: usize,
@@ -77,6 +97,8 @@ pub(crate) struct CsrfConfig {
 pub(crate) struct HeaderConfig {
     pub(crate) banner: Option<HeaderValue>,
     pub(crate) frame_options: FrameOptions,
-    pub(crate) route_frame_options: HashMap<String, FrameOptions>,
+    /// The app-wide policy; routes may have their own in [`RouteRules`].
+    pub(crate) policy: CompiledHeaders,
     pub(crate) script_readable_cookies: HashSet<String>,
+    pub(crate) csp_report_only: bool,
 }

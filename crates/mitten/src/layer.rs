@@ -26,13 +26,14 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::config::Config;
-use crate::csrf::extract::{self, Form};
+use crate::csrf::extract::{self, Form, Read};
 use crate::csrf::{origin, token};
-use crate::headers::{self, FrameOptions};
-use crate::json;
+use crate::headers::{self, CompiledHeaders, FrameOptions, ResponseCtx};
 use crate::rejection::Rejection;
+use crate::report::Report;
 use crate::session::id::SessionId;
-use crate::session::{CookieId, Session};
+use crate::session::{CookieId, Outcome, Session};
+use crate::{host, json};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -120,10 +121,46 @@ where
 }
 
 /// What the request asked of the header policy, decided up front.
-struct Route {
+struct Route<'a> {
     json: bool,
     frame: FrameOptions,
     vary: Vec<&'static str>,
+    policy: &'a CompiledHeaders,
+    https: bool,
+}
+
+/// Enforce or, for a report-only protection, report and let through.
+struct Gate<'a> {
+    cfg: &'a Config,
+    method: &'a Method,
+    pattern: Option<&'a str>,
+}
+
+impl Gate<'_> {
+    /// `Ok` when the request may go on despite `r` (report-only).
+    fn pass(&self, r: Rejection) -> Result<(), Rejection> {
+        let protection = r.protection();
+        if !self.cfg.report_only.contains(&protection) {
+            return Err(r);
+        }
+        tracing::warn!(
+            target: "mitten::report",
+            protection = protection.name(),
+            reason = r.reason(),
+            method = %self.method,
+            route = self.pattern.unwrap_or("<unmatched>"),
+            "report-only: request would have been refused"
+        );
+        if let Some(f) = &self.cfg.on_report {
+            f(&Report {
+                protection,
+                reason: r.reason(),
+                method: self.method.as_str(),
+                route: self.pattern,
+            });
+        }
+        Ok(())
+    }
 }
 
 async fn handle<S, B, ResBody>(
@@ -141,83 +178,151 @@ where
     let (mut parts, body) = req.into_parts();
     let matched = parts.extensions.get::<MatchedPath>().cloned();
     let pattern = matched.as_ref().map(MatchedPath::as_str);
+    // No pattern (an unmatched path) finds no rules: no exemption.
+    let rules = pattern.and_then(|p| cfg.routes.get(p));
     let mut route = Route {
-        json: pattern.is_some_and(|p| cfg.json_routes.contains(p)),
-        frame: pattern
-            .and_then(|p| cfg.headers.route_frame_options.get(p).copied())
+        json: rules.is_some_and(|r| r.json),
+        frame: rules
+            .and_then(|r| r.frame)
             .unwrap_or(cfg.headers.frame_options),
         vary: Vec::new(),
+        policy: rules
+            .and_then(|r| r.headers.as_deref())
+            .unwrap_or(&cfg.headers.policy),
+        https: host::is_https(&parts.headers, cfg.https, cfg.trust_forwarded),
+    };
+    let gate = Gate {
+        cfg: &cfg,
+        method: &parts.method,
+        pattern,
     };
 
+    // A second Mitten layer on the same request (nested routers, a layer
+    // applied twice) leaves host, session and CSRF to the outer one.
+    let outer_session = parts.extensions.get::<Session>().cloned();
+    let nested = outer_session.is_some();
+    let host = host::request_host(&parts.headers, &parts.uri, cfg.trust_forwarded);
+    if !nested {
+        if let Err(r) = host::check(&cfg.allowed_hosts, host).or_else(|r| gate.pass(r)) {
+            return Ok(reject(&cfg, r, &parts.method, pattern, &route));
+        }
+    }
     if route.json {
         route.vary.extend(json::VARY);
-        if let Err(r) = json::check(&parts.headers) {
+        if let Err(r) = json::check(&parts.headers).or_else(|r| gate.pass(r)) {
             return Ok(reject(&cfg, r, &parts.method, pattern, &route));
         }
     }
 
-    // A second Mitten layer on the same request (nested routers, a layer
-    // applied twice) leaves session and CSRF to the outer one.
-    let nested = parts.extensions.get::<Session>().is_some();
-    let mut session = None;
-    let body = if nested {
-        Body::new(body)
-    } else {
-        let cookie = read_cookie(&parts.headers, &cfg);
-        let body = if needs_check(&parts.method, &parts.uri, &parts.headers)
-            && !pattern.is_some_and(|p| cfg.csrf.exempt.contains(p))
-        {
-            route.vary.extend(["Origin", "Sec-Fetch-Site"]);
-            match csrf_check(&cfg, &parts.headers, body, cookie).await {
-                Ok(body) => body,
-                Err(r) => return Ok(reject(&cfg, r, &parts.method, pattern, &route)),
-            }
-        } else {
-            Body::new(body)
-        };
-        let s = Session::new(cfg.clone(), cookie);
-        parts.extensions.insert(s.clone());
-        session = Some(s);
-        body
+    let (session, owned, body) = match outer_session {
+        Some(s) => (s, false, Body::new(body)),
+        None => {
+            let cookie = read_cookie(&parts.headers, &cfg);
+            let body = if needs_check(&parts.method, &parts.uri, &parts.headers)
+                && !rules.is_some_and(|r| r.csrf_exempt)
+            {
+                route.vary.extend(["Origin", "Sec-Fetch-Site"]);
+                let scheme = route.https.then_some("https");
+                match csrf_check(&cfg, &gate, &parts.headers, host, scheme, body, cookie).await {
+                    Ok(body) => body,
+                    Err(r) => return Ok(reject(&cfg, r, &parts.method, pattern, &route)),
+                }
+            } else {
+                Body::new(body)
+            };
+            (Session::new(cfg.clone(), cookie), true, body)
+        }
     };
+    parts.extensions.insert(session.clone());
 
     let res = inner.call(Request::from_parts(parts, body)).await?;
     let (mut res_parts, res_body) = res.into_parts();
-    let mut res = match session {
-        Some(s) => match s.finish().await {
-            Ok(outcome) => {
-                let h = &mut res_parts.headers;
-                if let Some(c) = outcome
-                    .set_cookie
-                    .and_then(|c| HeaderValue::from_str(&c).ok())
-                {
-                    h.append(header::SET_COOKIE, c);
-                }
-                if outcome.no_store {
-                    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-                } else if outcome.accessed && !h.contains_key(header::CACHE_CONTROL) {
-                    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private"));
-                }
-                if outcome.accessed {
-                    route.vary.push("Cookie");
-                }
-                Response::from_parts(res_parts, Body::new(res_body))
-            }
+    if owned {
+        match session.finish().await {
+            Ok(outcome) => apply_outcome(&cfg, &outcome, &mut res_parts.headers, &mut route),
             // The handler's response is dropped: its changes were not saved,
             // and the browser keeps its cookie.
-            Err(e) => e.into_response(),
-        },
-        None => Response::from_parts(res_parts, Body::new(res_body)),
-    };
-    if let Some(f) = res.extensions().get::<FrameOptions>().copied() {
+            Err(e) => {
+                let mut res = e.into_response();
+                finish_headers(&cfg, &route, session.nonce_if_used(), res.headers_mut());
+                return Ok(res);
+            }
+        }
+    }
+    if let Some(f) = res_parts.extensions.get::<FrameOptions>().copied() {
         route.frame = f;
     }
-    finish_headers(&cfg, &route, res.headers_mut());
-    Ok(res)
+    finish_headers(
+        &cfg,
+        &route,
+        session.nonce_if_used(),
+        &mut res_parts.headers,
+    );
+    Ok(Response::from_parts(res_parts, Body::new(res_body)))
 }
 
-fn finish_headers(cfg: &Config, route: &Route, h: &mut HeaderMap) {
-    headers::apply(h, &cfg.headers, route.frame);
+/// Cookie, caching and `Clear-Site-Data` for what the handler did to the
+/// session.
+fn apply_outcome(cfg: &Config, outcome: &Outcome, h: &mut HeaderMap, route: &mut Route<'_>) {
+    if let Some(c) = outcome
+        .set_cookie
+        .as_deref()
+        .and_then(|c| HeaderValue::from_str(c).ok())
+    {
+        h.append(header::SET_COOKIE, c);
+    }
+    if outcome.no_store {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    } else if outcome.accessed {
+        make_private(h);
+    }
+    if outcome.accessed {
+        route.vary.push("Cookie");
+    }
+    if outcome.destroyed && cfg.session.clear_site_data {
+        h.insert(
+            "clear-site-data",
+            HeaderValue::from_static("\"cache\", \"cookies\", \"storage\""),
+        );
+    }
+}
+
+/// A response that depends on the session is never stored by a shared
+/// cache, whatever the handler said: `public` and `s-maxage` go, `private`
+/// is added; `no-store` is kept as the stronger choice.
+fn make_private(h: &mut HeaderMap) {
+    let current: Vec<String> = h
+        .get_all(header::CACHE_CONTROL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|d| d.trim().to_owned())
+        .filter(|d| !d.is_empty())
+        .collect();
+    let lower = |d: &str| d.to_ascii_lowercase();
+    if current
+        .iter()
+        .any(|d| matches!(lower(d).as_str(), "private" | "no-store"))
+    {
+        return;
+    }
+    let mut kept: Vec<String> = vec!["private".to_owned()];
+    kept.extend(current.into_iter().filter(|d| {
+        let d = lower(d);
+        d != "public" && !d.starts_with("s-maxage")
+    }));
+    if let Ok(v) = HeaderValue::from_str(&kept.join(", ")) {
+        h.insert(header::CACHE_CONTROL, v);
+    }
+}
+
+fn finish_headers(cfg: &Config, route: &Route<'_>, nonce: Option<&str>, h: &mut HeaderMap) {
+    let ctx = ResponseCtx {
+        frame: route.frame,
+        https: route.https,
+        nonce,
+    };
+    headers::apply(h, &cfg.headers, route.policy, ctx);
     if route.json {
         json::fix_response(h);
     }
@@ -231,11 +336,11 @@ fn reject(
     r: Rejection,
     method: &Method,
     pattern: Option<&str>,
-    route: &Route,
+    route: &Route<'_>,
 ) -> Response {
     tracing::warn!(
         target: "mitten::reject",
-        protection = r.protection(),
+        protection = r.protection().name(),
         reason = r.reason(),
         method = %method,
         route = pattern.unwrap_or("<unmatched>"),
@@ -245,7 +350,7 @@ fn reject(
         Some(f) => f(&r),
         None => r.default_response(route.json),
     };
-    finish_headers(cfg, route, res.headers_mut());
+    finish_headers(cfg, route, None, res.headers_mut());
     res
 }
 
@@ -307,9 +412,14 @@ fn read_cookie(headers: &HeaderMap, cfg: &Config) -> CookieId {
     }
 }
 
+/// Both CSRF layers. A report-only layer's failure is reported and the
+/// request goes on with its body intact.
 async fn csrf_check<B>(
     cfg: &Config,
+    gate: &Gate<'_>,
     headers: &HeaderMap,
+    host: Option<&str>,
+    scheme: Option<&str>,
     body: B,
     cookie: CookieId,
 ) -> Result<Body, Rejection>
@@ -317,39 +427,72 @@ where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
     origin::check(
         headers,
         host,
+        scheme,
         cfg.csrf.own_origin.as_ref(),
         &cfg.csrf.trusted,
-    )?;
-    let header_token = extract::header_token(headers)?;
-    let (body, form_token) = match extract::form_kind(headers)? {
-        Form::None => (Body::new(body), None),
-        Form::UrlEncoded => {
-            let bytes = extract::read_body(headers, body, cfg.csrf.body_limit).await?;
-            let t = extract::urlencoded_token(&bytes)?;
-            (Body::from(bytes), t)
-        }
-        Form::Multipart(boundary) => {
-            let bytes = extract::read_body(headers, body, cfg.csrf.body_limit).await?;
-            let t = extract::multipart_token(bytes.clone(), boundary).await?;
-            (Body::from(bytes), t)
-        }
-    };
-    if header_token.is_none() && form_token.is_none() {
-        return Err(Rejection::MissingToken);
-    }
-    // No session cookie means no token can be valid: this is what stops
-    // login CSRF (a first POST with no session at all).
-    let CookieId::Valid(id, _) = cookie else {
-        return Err(Rejection::InvalidToken);
-    };
-    for t in header_token.into_iter().chain(form_token.as_deref()) {
-        if !token::verify(&cfg.keys, &id, t) {
-            return Err(Rejection::InvalidToken);
-        }
-    }
+    )
+    .or_else(|r| gate.pass(r))?;
+    let (body, verdict) = token_layer(cfg, headers, body, cookie).await?;
+    verdict.or_else(|r| gate.pass(r))?;
     Ok(body)
+}
+
+/// The token layer: the body to hand on, and the verdict. `Err` only when
+/// the body itself is lost (the client broke off), so nothing can go on.
+async fn token_layer<B>(
+    cfg: &Config,
+    headers: &HeaderMap,
+    body: B,
+    cookie: CookieId,
+) -> Result<(Body, Result<(), Rejection>), Rejection>
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let header_token = match extract::header_token(headers) {
+        Ok(t) => t,
+        Err(r) => return Ok((Body::new(body), Err(r))),
+    };
+    let form = match extract::form_kind(headers) {
+        Ok(f) => f,
+        Err(r) => return Ok((Body::new(body), Err(r))),
+    };
+    let (body, form_token) = match form {
+        Form::None => (Body::new(body), Ok(None)),
+        Form::UrlEncoded | Form::Multipart(_) => {
+            match extract::read_body(headers, body, cfg.csrf.body_limit).await {
+                Read::Whole(bytes) => {
+                    let t = match form {
+                        Form::Multipart(boundary) => {
+                            extract::multipart_token(bytes.clone(), boundary).await
+                        }
+                        _ => extract::urlencoded_token(&bytes),
+                    };
+                    (Body::from(bytes), t)
+                }
+                Read::TooLarge(body) => return Ok((body, Err(Rejection::BodyTooLarge))),
+                Read::Failed => return Err(Rejection::MalformedBody),
+            }
+        }
+    };
+    let verdict = form_token.and_then(|form_token| {
+        if header_token.is_none() && form_token.is_none() {
+            return Err(Rejection::MissingToken);
+        }
+        // No session cookie means no token can be valid: this is what stops
+        // login CSRF (a first POST with no session at all).
+        let CookieId::Valid(id, _) = cookie else {
+            return Err(Rejection::InvalidToken);
+        };
+        for t in header_token.into_iter().chain(form_token.as_deref()) {
+            if !token::verify(&cfg.keys, &id, t) {
+                return Err(Rejection::InvalidToken);
+            }
+        }
+        Ok(())
+    });
+    Ok((body, verdict))
 }

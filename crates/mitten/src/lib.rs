@@ -46,12 +46,16 @@
 
 mod builder;
 mod config;
+pub mod csp;
 pub mod csrf;
 pub mod headers;
+pub mod host;
 pub mod json;
 mod keys;
 mod layer;
+pub mod redirect;
 mod rejection;
+pub mod report;
 pub mod session;
 #[cfg(any(feature = "redis", feature = "postgres", feature = "sqlite"))]
 pub mod stores;
@@ -60,11 +64,13 @@ pub mod templates;
 
 pub use builder::{BuildError, Mitten, MittenBuilder};
 pub use cookie::SameSite;
+pub use csp::CspNonce;
 pub use csrf::CsrfToken;
-pub use headers::FrameOptions;
+pub use headers::{FrameOptions, HeaderPolicy};
 pub use keys::MIN_KEY_LEN;
 pub use layer::{MittenLayer, MittenService, ResponseFuture};
 pub use rejection::Rejection;
+pub use report::{Protection, Report};
 pub use session::memory::MemoryStore;
 pub use session::store::{Record, SessionStore, StoreError};
 pub use session::{Session, SessionError};

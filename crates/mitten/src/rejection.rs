@@ -3,6 +3,8 @@
 use axum::response::{IntoResponse, Response};
 use http::{header, HeaderValue, StatusCode};
 
+use crate::report::Protection;
+
 /// A request Mitten refused before the handler ran.
 ///
 /// The default response is the [`status`](Self::status) with the short
@@ -35,6 +37,8 @@ pub enum Rejection {
     /// A JSON-only route was requested by navigation, as a script, image
     /// or other subresource, or from another site.
     JsonNotFetch,
+    /// The `Host` is not on the allow-list (or is missing or malformed).
+    HostNotAllowed,
 }
 
 impl Rejection {
@@ -42,7 +46,7 @@ impl Rejection {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::MalformedBody => StatusCode::BAD_REQUEST,
+            Self::MalformedBody | Self::HostNotAllowed => StatusCode::BAD_REQUEST,
             _ => StatusCode::FORBIDDEN,
         }
     }
@@ -61,14 +65,25 @@ impl Rejection {
             Self::BodyTooLarge => "request body too large",
             Self::MalformedBody => "malformed form body",
             Self::JsonNotFetch => "JSON endpoint only answers script fetches from this origin",
+            Self::HostNotAllowed => "host not allowed",
         }
     }
 
-    /// The protection that made the decision: `"csrf"` or `"json"`.
-    pub fn protection(&self) -> &'static str {
+    /// The protection that made the decision.
+    pub fn protection(&self) -> Protection {
         match self {
-            Self::JsonNotFetch => "json",
-            _ => "csrf",
+            Self::CrossSiteRequest
+            | Self::InvalidFetchMetadata
+            | Self::NullOrigin
+            | Self::OriginMismatch
+            | Self::RefererMismatch => Protection::CsrfOrigin,
+            Self::MissingToken
+            | Self::InvalidToken
+            | Self::DuplicateToken
+            | Self::BodyTooLarge
+            | Self::MalformedBody => Protection::CsrfToken,
+            Self::JsonNotFetch => Protection::Json,
+            Self::HostNotAllowed => Protection::Host,
         }
     }
 

@@ -335,7 +335,16 @@ async fn origin_sharing_prefix_or_suffix_with_app_is_refused() {
 
 #[tokio::test]
 async fn configured_origin_refuses_http_downgrade_other_ports_and_lookalikes() {
-    let f = fixture_with(builder().origin("https://app.example").build().unwrap()).await;
+    // An https origin declares HTTPS, which needs Secure cookies.
+    let f = fixture_with(
+        builder()
+            .secure_cookies(true)
+            .cookie_name(COOKIE)
+            .origin("https://app.example")
+            .build()
+            .unwrap(),
+    )
+    .await;
     for evil in [
         "http://app.example",
         "https://app.example:8443",
@@ -358,6 +367,8 @@ async fn configured_origin_refuses_http_downgrade_other_ports_and_lookalikes() {
 async fn trusted_origin_is_accepted_with_a_valid_token() {
     let f = fixture_with(
         builder()
+            .secure_cookies(true)
+            .cookie_name(COOKIE)
             .origin("https://app.example")
             .trusted_origin("https://admin.example")
             .trusted_origin("https://*.example.com")
@@ -941,7 +952,7 @@ async fn custom_rejection_is_used_and_still_gets_security_headers() {
         .send(f.req("POST", "/submit").body(Body::empty()).unwrap())
         .await;
     assert_eq!(r.status, StatusCode::IM_A_TEAPOT);
-    assert_eq!(r.body, "custom: CSRF token missing (csrf)");
+    assert_eq!(r.body, "custom: CSRF token missing (csrf-token)");
     assert_security_headers(&r);
     assert_eq!(r.header("server"), Some("Mitten"));
     assert!(r.vary().contains(&"origin".to_owned()));

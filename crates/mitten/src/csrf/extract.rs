@@ -3,10 +3,11 @@
 //! string, not a cookie, not a JSON body). A form body is read up to the
 //! limit and handed on intact so the handler can still parse it.
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
+use futures_util::{StreamExt, TryStreamExt};
 use http::{header, HeaderMap};
-use http_body::Body;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body::{Body, Frame};
+use http_body_util::{BodyExt, BodyStream, StreamBody};
 
 use super::{FORM_FIELD, HEADER_NAME};
 use crate::rejection::Rejection;
@@ -50,14 +51,22 @@ pub(crate) fn header_token(headers: &HeaderMap) -> Result<Option<&[u8]>, Rejecti
     }
 }
 
-/// Reads the whole body, refusing more than `limit` bytes.
-pub(crate) async fn read_body<B>(
-    headers: &HeaderMap,
-    body: B,
-    limit: usize,
-) -> Result<Bytes, Rejection>
+/// A form body, read for the token check.
+pub(crate) enum Read {
+    /// All of it, within the limit.
+    Whole(Bytes),
+    /// Over the limit: what was read and the rest, put back together so a
+    /// report-only check can still hand the request on.
+    TooLarge(axum::body::Body),
+    /// The client broke off or the body failed: nothing can be handed on.
+    Failed,
+}
+
+/// Reads the whole body, stopping past `limit` bytes. Trailers, which no
+/// browser sends with a form, are not kept.
+pub(crate) async fn read_body<B>(headers: &HeaderMap, body: B, limit: usize) -> Read
 where
-    B: Body,
+    B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let declared = headers
@@ -65,14 +74,35 @@ where
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
-        return Err(Rejection::BodyTooLarge);
+        return Read::TooLarge(axum::body::Body::new(body));
     }
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<LengthLimitError>() => Err(Rejection::BodyTooLarge),
-        Err(_) => Err(Rejection::MalformedBody),
+    // Boxed so that, past the limit, the unread rest can be handed on.
+    let mut body = Box::pin(body);
+    let mut buf = BytesMut::new();
+    loop {
+        match body.frame().await {
+            None => return Read::Whole(buf.freeze()),
+            Some(Err(_)) => return Read::Failed,
+            Some(Ok(frame)) => {
+                let Ok(data) = frame.into_data() else {
+                    continue;
+                };
+                buf.extend_from_slice(&data);
+                if buf.len() > limit {
+                    let head = futures_util::stream::once(async move {
+                        Ok::<_, BoxError>(Frame::data(buf.freeze()))
+                    });
+                    let rest = TryStreamExt::map_err(BodyStream::new(body), Into::into);
+                    return Read::TooLarge(axum::body::Body::new(StreamBody::new(
+                        head.chain(rest),
+                    )));
+                }
+            }
+        }
     }
 }
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 fn one(found: Option<Vec<u8>>, next: Vec<u8>) -> Result<Option<Vec<u8>>, Rejection> {
     match found {

@@ -23,22 +23,23 @@ fn default_port(scheme: &str) -> Option<u16> {
     }
 }
 
-/// Splits `host[:port]` (with `[v6]` literals) and validates the host.
-fn split_authority(authority: &str, default: u16) -> Option<(String, u16)> {
+/// Splits `host[:port]` (with `[v6]` literals), lowercases and validates
+/// the host; the port is `None` when not spelled out.
+pub(crate) fn split_authority(authority: &str) -> Option<(String, Option<u16>)> {
     if authority.is_empty() || authority.contains(['@', '/', '?', '#', '\\', ' ']) {
         return None;
     }
     let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
         let (v6, after) = rest.split_once(']')?;
         let port = match after {
-            "" => default,
-            p => p.strip_prefix(':')?.parse().ok()?,
+            "" => None,
+            p => Some(parse_port(p.strip_prefix(':')?)?),
         };
         (format!("[{}]", v6.to_ascii_lowercase()), port)
     } else {
         match authority.rsplit_once(':') {
-            Some((h, p)) => (h.to_ascii_lowercase(), parse_port(p)?),
-            None => (authority.to_ascii_lowercase(), default),
+            Some((h, p)) => (h.to_ascii_lowercase(), Some(parse_port(p)?)),
+            None => (authority.to_ascii_lowercase(), None),
         }
     };
     let valid_host = !host.is_empty()
@@ -63,11 +64,16 @@ impl Origin {
         let (scheme, rest) = s.split_once("://")?;
         let scheme = scheme.to_ascii_lowercase();
         let default = default_port(&scheme)?;
-        let (host, port) = split_authority(rest, default)?;
+        let (host, port) = split_authority(rest)?;
+        let port = port.unwrap_or(default);
         if host.contains('*') {
             return None;
         }
         Some(Self { scheme, host, port })
+    }
+
+    pub(crate) fn is_https(&self) -> bool {
+        self.scheme == "https"
     }
 
     /// The origin of an absolute URL (for `Referer`).
@@ -77,11 +83,19 @@ impl Origin {
         Self::parse(&format!("{scheme}://{}", &rest[..end]))
     }
 
-    /// Same host and port as a `Host` header value, judged in this origin's
-    /// scheme (servers do not see the scheme; see gorilla/csrf CVE-2025-24358).
-    fn matches_host(&self, host: &str) -> bool {
-        match split_authority(host, default_port(&self.scheme).unwrap_or(0)) {
-            Some((h, p)) => !h.contains('*') && h == self.host && p == self.port,
+    /// Same host and port as a `Host` header value. The scheme counts when
+    /// it is known (declared HTTPS, or a trusted proxy said); otherwise the
+    /// origin's own scheme is assumed, since servers do not see the scheme
+    /// (gorilla/csrf CVE-2025-24358).
+    fn matches_host(&self, host: &str, scheme: Option<&str>) -> bool {
+        if scheme.is_some_and(|s| s != self.scheme) {
+            return false;
+        }
+        match split_authority(host) {
+            Some((h, p)) => {
+                let p = p.or_else(|| default_port(&self.scheme));
+                !h.contains('*') && h == self.host && p == Some(self.port)
+            }
             None => false,
         }
     }
@@ -149,10 +163,11 @@ impl TrustedOrigin {
 }
 
 /// The origin layer. `own` is the configured app origin; without one, the
-/// request's `Host` is the app's host.
+/// request's `Host` is the app's host, in `scheme` when it is known.
 pub(crate) fn check(
     headers: &HeaderMap,
     host: Option<&str>,
+    scheme: Option<&str>,
     own: Option<&Origin>,
     trusted: &[TrustedOrigin],
 ) -> Result<(), Rejection> {
@@ -164,7 +179,7 @@ pub(crate) fn check(
     let allowed = |o: &Origin| {
         let is_own = match own {
             Some(own) => own == o,
-            None => host.is_some_and(|h| o.matches_host(h)),
+            None => host.is_some_and(|h| o.matches_host(h, scheme)),
         };
         is_own || trusted.iter().any(|t| t.matches(o))
     };
@@ -248,10 +263,19 @@ mod tests {
     #[test]
     fn host_derived_own_origin() {
         let ok = h(&[("origin", "http://127.0.0.1:3000")]);
-        assert_eq!(check(&ok, Some("127.0.0.1:3000"), None, &[]), Ok(()));
+        assert_eq!(check(&ok, Some("127.0.0.1:3000"), None, None, &[]), Ok(()));
         let suffix = h(&[("origin", "http://127.0.0.1:3000.evil.test")]);
-        assert!(check(&suffix, Some("127.0.0.1:3000"), None, &[]).is_err());
+        assert!(check(&suffix, Some("127.0.0.1:3000"), None, None, &[]).is_err());
+        let https_only = h(&[("origin", "http://127.0.0.1:3000")]);
+        assert!(check(
+            &https_only,
+            Some("127.0.0.1:3000"),
+            Some("https"),
+            None,
+            &[]
+        )
+        .is_err());
         let other_port = h(&[("origin", "http://127.0.0.1:4000")]);
-        assert!(check(&other_port, Some("127.0.0.1:3000"), None, &[]).is_err());
+        assert!(check(&other_port, Some("127.0.0.1:3000"), None, None, &[]).is_err());
     }
 }

@@ -183,6 +183,10 @@ pub(crate) struct Shared {
     cookie: CookieId,
     ids: SyncMutex<IdState>,
     data: tokio::sync::Mutex<DataState>,
+    /// The response's CSP nonce, made the first time a handler asks. It
+    /// lives here because this is the one per-request state the layer
+    /// already allocates.
+    nonce: std::sync::OnceLock<String>,
 }
 
 /// The session of the current request; an axum extractor.
@@ -222,6 +226,8 @@ pub(crate) struct Outcome {
     pub(crate) accessed: bool,
     /// Session-bearing response (new cookie or CSRF token): never cache it.
     pub(crate) no_store: bool,
+    /// The session was destroyed by this request.
+    pub(crate) destroyed: bool,
 }
 
 fn lock_ids(m: &SyncMutex<IdState>) -> std::sync::MutexGuard<'_, IdState> {
@@ -252,6 +258,7 @@ impl Session {
                     ops: Vec::new(),
                     destroyed: false,
                 }),
+                nonce: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -565,6 +572,21 @@ impl Session {
         Ok(crate::csrf::token::mint(&self.cfg().keys, &id)?)
     }
 
+    /// This response's CSP nonce (the same for every call in a request).
+    pub(crate) fn csp_nonce(&self) -> Result<String, SessionError> {
+        if let Some(n) = self.shared.nonce.get() {
+            return Ok(n.clone());
+        }
+        let fresh = crate::csp::new_nonce()?;
+        // Two first callers racing: whichever set it first wins for both.
+        Ok(self.shared.nonce.get_or_init(|| fresh).clone())
+    }
+
+    /// The nonce, if a handler asked for one.
+    pub(crate) fn nonce_if_used(&self) -> Option<&str> {
+        self.shared.nonce.get().map(String::as_str)
+    }
+
     fn replay_onto(&self, st: &mut DataState, mut base: SessionData) -> Result<(), SessionError> {
         for op in &st.ops {
             op.apply(&mut base)?;
@@ -631,6 +653,7 @@ impl Session {
             no_store: set_cookie.is_some() || ids.csrf_minted,
             accessed: accessed || ids.csrf_minted,
             set_cookie,
+            destroyed,
         })
     }
 

@@ -5,11 +5,16 @@
 //! the layer — handler output, errors, fallbacks and Mitten's own refusals —
 //! and idempotent, so a layer applied twice leaves one value per header.
 
+mod policy;
+
 use axum::response::{IntoResponseParts, ResponseParts};
-use http::header::{self, HeaderName};
+use http::header;
 use http::{HeaderMap, HeaderValue};
 
+pub(crate) use self::policy::CompiledHeaders;
+pub use self::policy::HeaderPolicy;
 use crate::config::HeaderConfig;
+use crate::csp::states_frame_ancestors;
 
 /// Who may frame a response.
 ///
@@ -37,13 +42,19 @@ pub enum FrameOptions {
 }
 
 impl FrameOptions {
-    fn values(self) -> Option<(HeaderValue, &'static str)> {
+    fn x_frame_options(self) -> Option<HeaderValue> {
         match self {
-            Self::Deny => Some((HeaderValue::from_static("DENY"), "frame-ancestors 'none'")),
-            Self::SameOrigin => Some((
-                HeaderValue::from_static("SAMEORIGIN"),
-                "frame-ancestors 'self'",
-            )),
+            Self::Deny => Some(HeaderValue::from_static("DENY")),
+            Self::SameOrigin => Some(HeaderValue::from_static("SAMEORIGIN")),
+            Self::Allow => None,
+        }
+    }
+
+    /// The CSP directive that says the same as `X-Frame-Options`.
+    pub(crate) fn directive(self) -> Option<&'static str> {
+        match self {
+            Self::Deny => Some("frame-ancestors 'none'"),
+            Self::SameOrigin => Some("frame-ancestors 'self'"),
             Self::Allow => None,
         }
     }
@@ -58,8 +69,6 @@ impl IntoResponseParts for FrameOptions {
     }
 }
 
-const X_POWERED_BY: HeaderName = HeaderName::from_static("x-powered-by");
-const X_XSS_PROTECTION: HeaderName = HeaderName::from_static("x-xss-protection");
 /// Banners that frameworks and upstreams add besides `Server`.
 const BANNERS: [&str; 5] = [
     "x-powered-by",
@@ -69,8 +78,25 @@ const BANNERS: [&str; 5] = [
     "x-runtime",
 ];
 
-/// Applies the header policy to a response's headers.
-pub(crate) fn apply(headers: &mut HeaderMap, cfg: &HeaderConfig, frame: FrameOptions) {
+/// What one response needs besides the configuration.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ResponseCtx<'a> {
+    pub(crate) frame: FrameOptions,
+    /// The request came over HTTPS, as far as the app declared or a
+    /// trusted proxy said (never judged from the request URI).
+    pub(crate) https: bool,
+    /// The CSP nonce a handler asked for.
+    pub(crate) nonce: Option<&'a str>,
+}
+
+/// Applies the header policy to a response's headers. Idempotent: applied
+/// twice (nested layers) it leaves one value per header.
+pub(crate) fn apply(
+    headers: &mut HeaderMap,
+    cfg: &HeaderConfig,
+    policy: &CompiledHeaders,
+    ctx: ResponseCtx<'_>,
+) {
     match &cfg.banner {
         Some(b) => {
             headers.insert(header::SERVER, b.clone());
@@ -82,36 +108,61 @@ pub(crate) fn apply(headers: &mut HeaderMap, cfg: &HeaderConfig, frame: FrameOpt
     for name in BANNERS {
         headers.remove(name);
     }
-    debug_assert!(!headers.contains_key(X_POWERED_BY));
 
-    if let Some((xfo, ancestors)) = frame.values() {
-        headers.insert(header::X_FRAME_OPTIONS, xfo);
-        ensure_frame_ancestors(headers, ancestors);
-    } else {
-        headers.remove(header::X_FRAME_OPTIONS);
+    match ctx.frame.x_frame_options() {
+        Some(xfo) => {
+            headers.insert(header::X_FRAME_OPTIONS, xfo);
+        }
+        None => {
+            headers.remove(header::X_FRAME_OPTIONS);
+        }
     }
+    apply_csp(headers, cfg, policy, ctx);
 
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(X_XSS_PROTECTION, HeaderValue::from_static("0"));
-    // An app that chose its own referrer policy keeps it (one value).
-    if !headers.contains_key(header::REFERRER_POLICY) {
-        headers.insert(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("strict-origin-when-cross-origin"),
-        );
+    for (name, value, forced) in &policy.fixed {
+        if *forced || !headers.contains_key(name) {
+            headers.insert(name.clone(), value.clone());
+        }
+    }
+    if let (true, Some(hsts)) = (ctx.https, &policy.hsts) {
+        if !headers.contains_key(header::STRICT_TRANSPORT_SECURITY) {
+            headers.insert(header::STRICT_TRANSPORT_SECURITY, hsts.clone());
+        }
     }
     harden_cookies(headers, cfg);
 }
 
-fn has_frame_ancestors(csp: &str) -> bool {
-    csp.split(';').any(|d| {
-        d.split_ascii_whitespace()
-            .next()
-            .is_some_and(|n| n.eq_ignore_ascii_case("frame-ancestors"))
-    })
+/// The app's own CSP wins (with `frame-ancestors` merged in); otherwise the
+/// configured policy is sent, enforced or report-only. Clickjacking
+/// protection is never report-only: `frame-ancestors` is always enforced.
+fn apply_csp(
+    headers: &mut HeaderMap,
+    cfg: &HeaderConfig,
+    policy: &CompiledHeaders,
+    ctx: ResponseCtx<'_>,
+) {
+    let frame = ctx.frame.directive();
+    let app_has_csp = headers.contains_key(header::CONTENT_SECURITY_POLICY);
+    match (&policy.csp, app_has_csp) {
+        (Some(csp), false) => {
+            let value = csp.value(ctx.frame, ctx.nonce);
+            if cfg.csp_report_only {
+                if !headers.contains_key(header::CONTENT_SECURITY_POLICY_REPORT_ONLY) {
+                    headers.insert(header::CONTENT_SECURITY_POLICY_REPORT_ONLY, value);
+                }
+                if let Some(frame) = frame {
+                    ensure_frame_ancestors(headers, frame);
+                }
+            } else {
+                headers.insert(header::CONTENT_SECURITY_POLICY, value);
+            }
+        }
+        _ => {
+            if let Some(frame) = frame {
+                ensure_frame_ancestors(headers, frame);
+            }
+        }
+    }
 }
 
 /// Adds `frame-ancestors` to the app's CSP (or sends a CSP of its own) unless
@@ -127,7 +178,7 @@ fn ensure_frame_ancestors(headers: &mut HeaderMap, directive: &'static str) {
     };
     let stated = std::iter::once(first)
         .chain(policies)
-        .any(|v| v.to_str().map(has_frame_ancestors).unwrap_or(true));
+        .any(|v| v.to_str().map(states_frame_ancestors).unwrap_or(true));
     if stated {
         return;
     }
@@ -233,8 +284,17 @@ mod tests {
         HeaderConfig {
             banner: Some(HeaderValue::from_static("Mitten")),
             frame_options: FrameOptions::Deny,
-            route_frame_options: Default::default(),
+            policy: HeaderPolicy::default().compile().unwrap(),
             script_readable_cookies: ["theme".to_owned()].into_iter().collect(),
+            csp_report_only: false,
+        }
+    }
+
+    fn ctx() -> ResponseCtx<'static> {
+        ResponseCtx {
+            frame: FrameOptions::Deny,
+            https: false,
+            nonce: None,
         }
     }
 
@@ -245,8 +305,14 @@ mod tests {
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static("default-src 'self';"),
         );
-        apply(&mut h, &cfg(), FrameOptions::Deny);
-        apply(&mut h, &cfg(), FrameOptions::Deny);
+        {
+            let c = cfg();
+            apply(&mut h, &c, &c.policy, ctx());
+        }
+        {
+            let c = cfg();
+            apply(&mut h, &c, &c.policy, ctx());
+        }
         let v: Vec<_> = h.get_all(header::CONTENT_SECURITY_POLICY).iter().collect();
         assert_eq!(v, ["default-src 'self'; frame-ancestors 'none'"]);
     }
@@ -260,7 +326,10 @@ mod tests {
             HeaderValue::from_static("b=2; SameSite=Strict; HttpOnly"),
         );
         h.append(header::SET_COOKIE, HeaderValue::from_static("theme=dark"));
-        apply(&mut h, &cfg(), FrameOptions::Deny);
+        {
+            let c = cfg();
+            apply(&mut h, &c, &c.policy, ctx());
+        }
         let v: Vec<_> = h
             .get_all(header::SET_COOKIE)
             .iter()
