@@ -10,13 +10,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{FromRequest, Multipart, Request, State};
+use axum::extract::{FromRequest, Multipart, Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use minijinja::{context, Environment};
-use mitten::{CsrfToken, FrameOptions, MemoryStore, Mitten, Session, SessionError, SessionStore};
+use mitten::{
+    CspNonce, CsrfToken, FrameOptions, HeaderPolicy, MemoryStore, Mitten, Protection, Session,
+    SessionError, SessionStore,
+};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -53,6 +56,24 @@ pub struct DemoConfig {
     /// Send the session cookie without `Secure` (cookie `mitten` instead of
     /// `__Host-mitten`).
     pub insecure_cookies: bool,
+    /// Hosts the app answers for (empty: any, with a warning).
+    pub allowed_hosts: Vec<String>,
+    /// The app is served over HTTPS: HSTS, `Secure`, `__Host-` cookie.
+    pub https: bool,
+    /// The header preset.
+    pub header_preset: HeaderPreset,
+    /// Protections that only report.
+    pub report_only: Vec<Protection>,
+}
+
+/// The header presets the demo offers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HeaderPreset {
+    /// [`HeaderPolicy::default`].
+    #[default]
+    Default,
+    /// [`HeaderPolicy::strict`].
+    Strict,
 }
 
 impl DemoConfig {
@@ -68,6 +89,10 @@ impl DemoConfig {
             origin: None,
             trusted_origins: Vec::new(),
             insecure_cookies: false,
+            allowed_hosts: Vec::new(),
+            https: false,
+            header_preset: HeaderPreset::Default,
+            report_only: Vec::new(),
         }
     }
 }
@@ -119,16 +144,29 @@ fn templates() -> Result<Environment<'static>, String> {
     Ok(env)
 }
 
-/// Builds the demo router with Mitten's layer in front of every route.
-pub fn app(config: DemoConfig) -> Result<Router, String> {
+/// The demo's Mitten: its routes' rules plus everything the flags set.
+pub fn mitten(config: &DemoConfig) -> Result<Mitten, String> {
+    let policy = match config.header_preset {
+        HeaderPreset::Default => HeaderPolicy::default(),
+        HeaderPreset::Strict => HeaderPolicy::strict(),
+    };
     let mut builder = Mitten::builder()
         .secret_key(&config.secret_key)
-        .shared_store(config.store)
-        .banner(config.banner)
+        .shared_store(config.store.clone())
+        .banner(config.banner.clone())
         .secure_cookies(!config.insecure_cookies)
+        .https(config.https)
+        .header_policy(policy)
+        .clear_site_data_on_destroy(true)
         .csrf_exempt("/public_api/")
         .json_only("/json_api/")
         .route_frame_options("/embed/", FrameOptions::SameOrigin);
+    for host in &config.allowed_hosts {
+        builder = builder.allowed_host(host.clone());
+    }
+    for p in &config.report_only {
+        builder = builder.report_only(*p);
+    }
     for key in &config.fallback_keys {
         builder = builder.fallback_key(key);
     }
@@ -138,13 +176,18 @@ pub fn app(config: DemoConfig) -> Result<Router, String> {
     if let Some(absolute) = config.absolute_timeout {
         builder = builder.absolute_timeout(absolute);
     }
-    if let Some(origin) = config.origin {
-        builder = builder.origin(origin);
+    if let Some(origin) = &config.origin {
+        builder = builder.origin(origin.clone());
     }
-    for origin in config.trusted_origins {
-        builder = builder.trusted_origin(origin);
+    for origin in &config.trusted_origins {
+        builder = builder.trusted_origin(origin.clone());
     }
-    let mitten = builder.build().map_err(|e| e.to_string())?;
+    builder.build().map_err(|e| e.to_string())
+}
+
+/// Builds the demo router with Mitten's layer in front of every route.
+pub fn app(config: DemoConfig) -> Result<Router, String> {
+    let mitten = mitten(&config)?;
 
     let state = AppState {
         templates: Arc::new(templates()?),
@@ -197,7 +240,15 @@ impl IntoResponse for AppError {
 
 type AppResult = Result<Response, AppError>;
 
-fn render(state: &AppState, name: &str, ctx: minijinja::Value) -> Result<Html<String>, AppError> {
+/// Renders a page; every page gets the response's CSP nonce for the
+/// layout's inline style and any inline script.
+fn render(
+    state: &AppState,
+    nonce: &CspNonce,
+    name: &str,
+    ctx: minijinja::Value,
+) -> Result<Html<String>, AppError> {
+    let ctx = context! { csp_nonce => mitten::templates::csp_nonce(nonce), ..ctx };
     Ok(Html(state.templates.get_template(name)?.render(ctx)?))
 }
 
@@ -209,32 +260,56 @@ async fn notes_of(session: &Session) -> Result<Vec<String>, SessionError> {
     Ok(session.get::<Vec<String>>(NOTES).await?.unwrap_or_default())
 }
 
-async fn index(State(state): State<AppState>, session: Session) -> AppResult {
+async fn index(State(state): State<AppState>, session: Session, nonce: CspNonce) -> AppResult {
     if current_user(&session).await?.is_some() {
         return Ok(Redirect::to("/home/").into_response());
     }
-    Ok(render(&state, "index.html", context! {})?.into_response())
+    Ok(render(&state, &nonce, "index.html", context! {})?.into_response())
+}
+
+struct LoginPage<'a> {
+    username: &'a str,
+    next: Option<&'a str>,
+    error: Option<&'a str>,
 }
 
 fn login_page(
     state: &AppState,
     csrf: &CsrfToken,
-    username: &str,
-    error: Option<&str>,
+    nonce: &CspNonce,
+    page: LoginPage<'_>,
 ) -> Result<Html<String>, AppError> {
     render(
         state,
+        nonce,
         "login.html",
         context! {
             csrf_token => mitten::templates::csrf_token(csrf),
-            username => username,
-            error => error,
+            username => page.username,
+            // Only a safe target is carried along; the redirect checks again.
+            next => page.next.filter(|n| mitten::redirect::is_safe_path(n)),
+            error => page.error,
         },
     )
 }
 
-async fn login_form(State(state): State<AppState>, csrf: CsrfToken) -> AppResult {
-    Ok(login_page(&state, &csrf, "", None)?.into_response())
+#[derive(Deserialize)]
+struct NextQuery {
+    next: Option<String>,
+}
+
+async fn login_form(
+    State(state): State<AppState>,
+    csrf: CsrfToken,
+    nonce: CspNonce,
+    Query(q): Query<NextQuery>,
+) -> AppResult {
+    let page = LoginPage {
+        username: "",
+        next: q.next.as_deref(),
+        error: None,
+    };
+    Ok(login_page(&state, &csrf, &nonce, page)?.into_response())
 }
 
 #[derive(Deserialize)]
@@ -246,12 +321,16 @@ struct LoginForm {
     #[serde(default)]
     #[allow(dead_code)]
     password: String,
+    /// Where to go after login (`?next=` of the form); followed only when
+    /// it stays on this origin.
+    next: Option<String>,
 }
 
 async fn login(
     State(state): State<AppState>,
     session: Session,
     csrf: CsrfToken,
+    nonce: CspNonce,
     Form(form): Form<LoginForm>,
 ) -> AppResult {
     let username = form.username.trim();
@@ -263,7 +342,12 @@ async fn login(
         None
     };
     if let Some(error) = error {
-        let page = login_page(&state, &csrf, username, Some(error))?;
+        let page = LoginPage {
+            username,
+            next: form.next.as_deref(),
+            error: Some(error),
+        };
+        let page = login_page(&state, &csrf, &nonce, page)?;
         return Ok((StatusCode::BAD_REQUEST, page).into_response());
     }
     let previous = current_user(&session).await?;
@@ -275,16 +359,22 @@ async fn login(
     }
     session.insert(USER, username).await?;
     tracing::info!("user logged in");
-    Ok(Redirect::to("/home/").into_response())
+    Ok(mitten::redirect::to_next(form.next.as_deref(), "/home/").into_response())
 }
 
-async fn home(State(state): State<AppState>, session: Session, csrf: CsrfToken) -> AppResult {
+async fn home(
+    State(state): State<AppState>,
+    session: Session,
+    csrf: CsrfToken,
+    nonce: CspNonce,
+) -> AppResult {
     let Some(user) = current_user(&session).await? else {
         return Ok(Redirect::to("/").into_response());
     };
     let notes = notes_of(&session).await?;
     Ok(render(
         &state,
+        &nonce,
         "home.html",
         context! {
             user => user,
@@ -422,8 +512,8 @@ async fn json_api(session: Session) -> AppResult {
     Ok(Json(json!({ "result": "success", "notes": notes })).into_response())
 }
 
-async fn embed(State(state): State<AppState>) -> AppResult {
-    Ok(render(&state, "embed.html", context! {})?.into_response())
+async fn embed(State(state): State<AppState>, nonce: CspNonce) -> AppResult {
+    Ok(render(&state, &nonce, "embed.html", context! {})?.into_response())
 }
 
 async fn not_found() -> Response {

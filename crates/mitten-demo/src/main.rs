@@ -10,7 +10,8 @@ use std::time::Duration;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use clap::Parser;
-use mitten_demo::{app, open_store, DemoConfig};
+use mitten::Protection;
+use mitten_demo::{app, open_store, DemoConfig, HeaderPreset};
 
 /// The Mitten demo: a small app protected against clickjacking, CSRF,
 /// banner grabbing, JSON hijacking and session fixation.
@@ -65,6 +66,42 @@ struct Args {
     /// other than localhost.
     #[arg(long, env = "MITTEN_DEMO_INSECURE_COOKIES")]
     insecure_cookies: bool,
+
+    /// A host the app answers for (`app.example.com`, `.example.com`,
+    /// `localhost:3000`); repeatable. Without one, any Host is accepted.
+    #[arg(long, env = "MITTEN_DEMO_ALLOWED_HOST", value_delimiter = ',')]
+    allowed_host: Vec<String>,
+
+    /// Declares that the app is served over HTTPS: HSTS, `Secure` cookies
+    /// named `__Host-mitten`, https origins only.
+    #[arg(long, env = "MITTEN_DEMO_HTTPS")]
+    https: bool,
+
+    /// The hardening header preset.
+    #[arg(long, env = "MITTEN_DEMO_HEADER_PRESET", value_enum, default_value_t = Preset::Default)]
+    header_preset: Preset,
+
+    /// Protections that only report: csrf (both layers), csrf-origin,
+    /// csrf-token, json, host, csp; comma-separated.
+    #[arg(long, env = "MITTEN_DEMO_REPORT_ONLY", value_delimiter = ',', value_parser = protections)]
+    report_only: Vec<Vec<Protection>>,
+
+    /// Print the effective policy and exit.
+    #[arg(long)]
+    print_policy: bool,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum Preset {
+    Default,
+    Strict,
+}
+
+fn protections(s: &str) -> Result<Vec<Protection>, String> {
+    if s.eq_ignore_ascii_case("csrf") {
+        return Ok(vec![Protection::CsrfOrigin, Protection::CsrfToken]);
+    }
+    s.parse().map(|p| vec![p])
 }
 
 fn positive_secs(s: &str) -> Result<Duration, String> {
@@ -122,6 +159,25 @@ async fn main() -> ExitCode {
     config.origin = args.origin;
     config.trusted_origins = args.trusted_origin;
     config.insecure_cookies = args.insecure_cookies;
+    config.allowed_hosts = args.allowed_host;
+    config.https = args.https;
+    config.header_preset = match args.header_preset {
+        Preset::Default => HeaderPreset::Default,
+        Preset::Strict => HeaderPreset::Strict,
+    };
+    config.report_only = args.report_only.into_iter().flatten().collect();
+    if args.print_policy {
+        return match mitten_demo::mitten(&config) {
+            Ok(m) => {
+                print!("{}", m.describe());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("mitten-demo: {e}");
+                ExitCode::from(EXIT_USAGE)
+            }
+        };
+    }
     let router = match app(config) {
         Ok(r) => r,
         Err(e) => {

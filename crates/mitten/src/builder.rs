@@ -71,6 +71,107 @@ impl Mitten {
     pub fn cookie_name(&self) -> &str {
         &self.cfg.session.cookie_name
     }
+
+    /// The effective policy, for humans: settings, per-route rules, and the
+    /// hardening headers exactly as a plain response gets them (computed by
+    /// the same code that sets them).
+    pub fn describe(&self) -> String {
+        use std::fmt::Write;
+        let cfg = &self.cfg;
+        let s = &cfg.session;
+        let mut out = String::new();
+        let list = |v: Vec<String>, none: &str| {
+            if v.is_empty() {
+                none.to_owned()
+            } else {
+                v.join(", ")
+            }
+        };
+        let _ = writeln!(out, "session cookie: {}", s.cookie_header("<id>"));
+        let _ = writeln!(
+            out,
+            "session timeouts: idle {} s, absolute {} s; store timeout {} ms",
+            s.idle_timeout.as_secs(),
+            s.absolute_timeout.as_secs(),
+            s.store_timeout.as_millis()
+        );
+        let _ = writeln!(
+            out,
+            "https: {}",
+            if cfg.https { "declared" } else { "not declared" }
+        );
+        let _ = writeln!(
+            out,
+            "allowed hosts: {}",
+            list(
+                cfg.allowed_hosts.iter().map(ToString::to_string).collect(),
+                "any (no list)"
+            )
+        );
+        let _ = writeln!(
+            out,
+            "forwarded headers: {}",
+            if cfg.trust_forwarded { "trusted" } else { "ignored" }
+        );
+        let _ = writeln!(
+            out,
+            "csrf: own origin {}; {} trusted origin(s); form body limit {} bytes",
+            cfg.csrf
+                .own_origin
+                .as_ref()
+                .map_or("from the Host header".to_owned(), ToString::to_string),
+            cfg.csrf.trusted.len(),
+            cfg.csrf.body_limit
+        );
+        let mut report: Vec<String> = cfg.report_only.iter().map(|p| p.name().to_owned()).collect();
+        report.sort();
+        let _ = writeln!(out, "report-only: {}", list(report, "none (all enforced)"));
+        let mut routes: Vec<_> = cfg.routes.iter().collect();
+        routes.sort_by(|a, b| a.0.cmp(b.0));
+        for (route, r) in &routes {
+            let mut what = Vec::new();
+            if r.csrf_exempt {
+                what.push("CSRF-exempt".to_owned());
+            }
+            if r.json {
+                what.push("JSON-only".to_owned());
+            }
+            if let Some(f) = r.frame {
+                what.push(format!("framing {f:?}"));
+            }
+            if r.headers.is_some() {
+                what.push("own header policy".to_owned());
+            }
+            let _ = writeln!(out, "route {route}: {}", what.join(", "));
+        }
+        let headers_of = |policy: &crate::headers::CompiledHeaders, frame| {
+            let mut h = http::HeaderMap::new();
+            let ctx = crate::headers::ResponseCtx {
+                frame,
+                https: cfg.https,
+                nonce: None,
+            };
+            crate::headers::apply(&mut h, &cfg.headers, policy, ctx);
+            let mut s = String::new();
+            for (k, v) in &h {
+                let _ = writeln!(s, "  {k}: {}", v.to_str().unwrap_or("<binary>"));
+            }
+            s
+        };
+        let _ = writeln!(out, "headers on every response:");
+        out.push_str(&headers_of(&cfg.headers.policy, cfg.headers.frame_options));
+        for (route, r) in routes {
+            if r.headers.is_some() || r.frame.is_some() {
+                let policy = r.headers.as_deref().unwrap_or(&cfg.headers.policy);
+                let _ = writeln!(out, "headers on {route}:");
+                out.push_str(&headers_of(policy, r.frame.unwrap_or(cfg.headers.frame_options)));
+            }
+        }
+        if !cfg.https {
+            let _ = writeln!(out, "(Strict-Transport-Security is sent once HTTPS is declared)");
+        }
+        out
+    }
 }
 
 /// Builds a [`Mitten`]. Every protection is on by default; each method that

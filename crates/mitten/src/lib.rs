@@ -49,7 +49,7 @@ mod config;
 pub mod csp;
 pub mod csrf;
 pub mod headers;
-pub mod host;
+mod host;
 pub mod json;
 mod keys;
 mod layer;

@@ -1,22 +1,34 @@
-//! minijinja integration: `{{ csrf_token() }}` in templates.
+//! minijinja integration: `{{ csrf_token() }}` and `{{ csp_nonce() }}` in
+//! templates.
 //!
 //! Put the request's [`CsrfToken`] into the render context under the name
-//! `csrf_token`; the template then calls it, and every call renders a fresh
-//! masked token:
+//! `csrf_token` (and its [`CspNonce`] under `csp_nonce`); the template then
+//! calls them. Every `csrf_token()` call renders a fresh masked token; every
+//! `csp_nonce()` call in one response renders the same nonce, the one
+//! Mitten adds to that response's CSP:
 //!
 //! ```
 //! use minijinja::{context, Environment};
-//! use mitten::CsrfToken;
+//! use mitten::{CspNonce, CsrfToken};
 //!
-//! fn render(env: &Environment<'_>, csrf: &CsrfToken) -> Result<String, minijinja::Error> {
-//!     env.get_template("form.html")?
-//!         .render(context! { csrf_token => mitten::templates::csrf_token(csrf) })
+//! fn render(
+//!     env: &Environment<'_>,
+//!     csrf: &CsrfToken,
+//!     nonce: &CspNonce,
+//! ) -> Result<String, minijinja::Error> {
+//!     env.get_template("form.html")?.render(context! {
+//!         csrf_token => mitten::templates::csrf_token(csrf),
+//!         csp_nonce => mitten::templates::csp_nonce(nonce),
+//!     })
 //! }
 //! let mut env = Environment::new();
 //! mitten::templates::register(&mut env);
 //! env.add_template(
 //!     "form.html",
-//!     r#"<input type="hidden" name="_csrf_token" value="{{ csrf_token() }}" />"#,
+//!     r#"<form method="post">
+//!          <input type="hidden" name="_csrf_token" value="{{ csrf_token() }}" />
+//!        </form>
+//!        <script nonce="{{ csp_nonce() }}">/* … */</script>"#,
 //! ).unwrap();
 //! ```
 
@@ -25,7 +37,7 @@ use std::sync::Arc;
 use minijinja::value::{Object, Value};
 use minijinja::{Environment, Error, ErrorKind, State};
 
-use crate::CsrfToken;
+use crate::{CspNonce, CsrfToken};
 
 #[derive(Debug)]
 struct TokenFn(CsrfToken);
@@ -51,15 +63,43 @@ pub fn csrf_token(token: &CsrfToken) -> Value {
     Value::from_object(TokenFn(token.clone()))
 }
 
-/// Registers a global `csrf_token()` that explains what is missing when a
-/// template is rendered without the request's token in its context, instead
-/// of minijinja's bare "unknown function".
+#[derive(Debug)]
+struct NonceFn(String);
+
+impl Object for NonceFn {
+    fn call(self: &Arc<Self>, _state: &State<'_, '_>, args: &[Value]) -> Result<Value, Error> {
+        if !args.is_empty() {
+            return Err(Error::new(
+                ErrorKind::TooManyArguments,
+                "csp_nonce() takes no arguments",
+            ));
+        }
+        Ok(Value::from(self.0.as_str()))
+    }
+}
+
+/// The context value for `csp_nonce`: callable from the template, always
+/// this response's nonce.
+pub fn csp_nonce(nonce: &CspNonce) -> Value {
+    Value::from_object(NonceFn(nonce.value().to_owned()))
+}
+
+/// Registers global `csrf_token()` and `csp_nonce()` functions that explain
+/// what is missing when a template is rendered without the request's values
+/// in its context, instead of minijinja's bare "unknown function".
 pub fn register(env: &mut Environment<'_>) {
     env.add_function("csrf_token", || -> Result<Value, Error> {
         Err(Error::new(
             ErrorKind::InvalidOperation,
             "csrf_token() needs the request's token: render with \
              context! { csrf_token => mitten::templates::csrf_token(&csrf) }",
+        ))
+    });
+    env.add_function("csp_nonce", || -> Result<Value, Error> {
+        Err(Error::new(
+            ErrorKind::InvalidOperation,
+            "csp_nonce() needs the response's nonce: render with \
+             context! { csp_nonce => mitten::templates::csp_nonce(&nonce) }",
         ))
     });
 }

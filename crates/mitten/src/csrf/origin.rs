@@ -101,6 +101,16 @@ impl Origin {
     }
 }
 
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}://{}", self.scheme, self.host)?;
+        if default_port(&self.scheme) != Some(self.port) {
+            write!(f, ":{}", self.port)?;
+        }
+        Ok(())
+    }
+}
+
 /// A configured trusted origin: exact, or `scheme://*.domain[:port]` for any
 /// subdomain of `domain` with that same scheme and port.
 #[derive(Clone, Debug, PartialEq, Eq)]
