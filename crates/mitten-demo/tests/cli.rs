@@ -54,6 +54,14 @@ fn bad_flag_values_exit_2_with_a_clear_message() {
     );
     let e = run_bad(&["--banner", "bad\nbanner", "--secret-key", KEY], &[]);
     assert!(e.contains("banner"), "{e}");
+    let e = run_bad(&["--secret-key", KEY, "--https", "--insecure-cookies"], &[]);
+    assert!(e.contains("not Secure"), "{e}");
+    let e = run_bad(&["--secret-key", KEY, "--allowed-host", "*"], &[]);
+    assert!(e.contains("wildcards"), "{e}");
+    let e = run_bad(&["--report-only", "everything"], &[]);
+    assert!(e.contains("unknown protection"), "{e}");
+    let e = run_bad(&["--header-preset", "paranoid"], &[]);
+    assert!(e.contains("--header-preset"), "{e}");
     // The same checks apply to the environment variables.
     let e = run_bad(&[], &[("MITTEN_DEMO_IDLE_TIMEOUT", "-5")]);
     assert!(e.contains("idle-timeout"), "{e}");
@@ -94,4 +102,38 @@ fn env_variables_configure_and_serve_the_demo() {
     child.wait().ok();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(answer.contains("server: From the environment"), "{answer}");
+}
+
+#[test]
+fn print_policy_shows_the_effective_headers_and_exits() {
+    let out = Command::new(BIN)
+        .args([
+            "--secret-key",
+            KEY,
+            "--print-policy",
+            "--https",
+            "--header-preset",
+            "strict",
+        ])
+        .args([
+            "--allowed-host",
+            "app.example",
+            "--report-only",
+            "csrf,json",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "allowed hosts: app.example",
+        "report-only: csrf-origin, csrf-token, json",
+        "strict-transport-security: max-age=63072000; includeSubDomains",
+        "cross-origin-embedder-policy: require-corp",
+        "route /public_api/: CSRF-exempt",
+        "headers on /embed/:",
+        "x-frame-options: SAMEORIGIN",
+    ] {
+        assert!(text.contains(needle), "{needle} missing from:\n{text}");
+    }
 }

@@ -18,8 +18,13 @@ struct Demo {
 }
 
 async fn serve() -> Demo {
+    serve_with(|_| {}).await
+}
+
+async fn serve_with(change: impl FnOnce(&mut DemoConfig)) -> Demo {
     let mut config = DemoConfig::new(KEY);
     config.insecure_cookies = true;
+    change(&mut config);
     let router = app(config).expect("demo config is valid");
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -519,4 +524,85 @@ async fn session_cookie_is_httponly_and_samesite_lax() {
         m
     });
     assert_eq!(counts.get("set-cookie"), Some(&1));
+}
+
+#[tokio::test]
+async fn login_follows_a_safe_next_and_ignores_an_unsafe_one() {
+    let demo = serve().await;
+    for (next, expected) in [
+        ("/json_api/?from=login", "/json_api/?from=login"),
+        ("//evil.test/", "/home/"),
+        ("https://evil.test/", "/home/"),
+        ("/\\evil.test", "/home/"),
+        ("/%2F%2Fevil.test", "/home/"),
+        ("javascript:alert(1)", "/home/"),
+    ] {
+        let q: String = form_urlencoded::Serializer::new(String::new())
+            .append_pair("next", next)
+            .finish();
+        let form = demo.get(&format!("/login/?{q}"), None).await;
+        let pre = form.session_cookie().unwrap();
+        let carried = form.body.contains(r#"name="next""#);
+        assert_eq!(
+            carried,
+            next == expected,
+            "{next}: only a safe next is carried in the form"
+        );
+        let r = demo
+            .post_form(
+                "/login/",
+                Some(&pre),
+                &[
+                    ("_csrf_token", &form.csrf_token()),
+                    ("username", "alice"),
+                    ("next", next),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 303, "{next}");
+        assert_eq!(r.header("location"), Some(expected), "{next}");
+    }
+}
+
+#[tokio::test]
+async fn strict_preset_pages_use_the_nonce_of_their_csp() {
+    let demo = serve_with(|c| c.header_preset = mitten_demo::HeaderPreset::Strict).await;
+    let (session, _) = demo.login("alice").await;
+    let home = demo.get("/home/", Some(&session)).await;
+    let csp = home.header("content-security-policy").unwrap().to_owned();
+    let nonce = csp
+        .split_ascii_whitespace()
+        .find_map(|s| {
+            s.strip_prefix("'nonce-")
+                .and_then(|s| s.strip_suffix("';").or(s.strip_suffix('\'')))
+        })
+        .expect("a nonce in the CSP")
+        .to_owned();
+    assert!(csp.starts_with("default-src 'self'"), "{csp}");
+    // The layout's <style> and the page's <script> carry it, and nothing
+    // inline runs without it.
+    assert_eq!(
+        home.body.matches(&format!(r#"nonce="{nonce}""#)).count(),
+        2,
+        "{}",
+        home.body
+    );
+    assert_eq!(home.body.matches("<script").count(), 1);
+    assert_eq!(home.body.matches("<style").count(), 1);
+    let again = demo.get("/home/", Some(&session)).await;
+    assert!(!again.body.contains(&nonce), "nonces are per response");
+}
+
+#[tokio::test]
+async fn logout_clears_site_data() {
+    let demo = serve().await;
+    let (session, _) = demo.login("alice").await;
+    let token = demo.token(&session).await;
+    let r = demo
+        .post_form("/logout/", Some(&session), &[("_csrf_token", &token)])
+        .await;
+    assert_eq!(
+        r.header("clear-site-data"),
+        Some(r#""cache", "cookies", "storage""#)
+    );
 }

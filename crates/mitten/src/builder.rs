@@ -98,7 +98,11 @@ impl Mitten {
         let _ = writeln!(
             out,
             "https: {}",
-            if cfg.https { "declared" } else { "not declared" }
+            if cfg.https {
+                "declared"
+            } else {
+                "not declared"
+            }
         );
         let _ = writeln!(
             out,
@@ -111,7 +115,11 @@ impl Mitten {
         let _ = writeln!(
             out,
             "forwarded headers: {}",
-            if cfg.trust_forwarded { "trusted" } else { "ignored" }
+            if cfg.trust_forwarded {
+                "trusted"
+            } else {
+                "ignored"
+            }
         );
         let _ = writeln!(
             out,
@@ -123,7 +131,11 @@ impl Mitten {
             cfg.csrf.trusted.len(),
             cfg.csrf.body_limit
         );
-        let mut report: Vec<String> = cfg.report_only.iter().map(|p| p.name().to_owned()).collect();
+        let mut report: Vec<String> = cfg
+            .report_only
+            .iter()
+            .map(|p| p.name().to_owned())
+            .collect();
         report.sort();
         let _ = writeln!(out, "report-only: {}", list(report, "none (all enforced)"));
         let mut routes: Vec<_> = cfg.routes.iter().collect();
@@ -164,11 +176,17 @@ impl Mitten {
             if r.headers.is_some() || r.frame.is_some() {
                 let policy = r.headers.as_deref().unwrap_or(&cfg.headers.policy);
                 let _ = writeln!(out, "headers on {route}:");
-                out.push_str(&headers_of(policy, r.frame.unwrap_or(cfg.headers.frame_options)));
+                out.push_str(&headers_of(
+                    policy,
+                    r.frame.unwrap_or(cfg.headers.frame_options),
+                ));
             }
         }
         if !cfg.https {
-            let _ = writeln!(out, "(Strict-Transport-Security is sent once HTTPS is declared)");
+            let _ = writeln!(
+                out,
+                "(Strict-Transport-Security is sent once HTTPS is declared)"
+            );
         }
         out
     }

@@ -401,3 +401,60 @@ impl std::io::Write for LogBuffer {
         Ok(())
     }
 }
+
+thread_local! {
+    static CAPTURE: std::cell::RefCell<Option<LogBuffer>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Writes to the buffer of the test running on this thread, if it captures.
+struct ThreadWriter;
+
+impl std::io::Write for ThreadWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        CAPTURE.with(|c| {
+            if let Some(b) = &*c.borrow() {
+                b.0.lock().unwrap().extend_from_slice(buf);
+            }
+        });
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Captures every `tracing` event (all levels) emitted on this thread until
+/// the guard drops. A process-wide subscriber routes events to the
+/// capturing test's buffer: per-test `set_default` subscribers race with
+/// callsite registration on other test threads and lose events.
+pub fn capture_logs() -> CaptureGuard {
+    static INIT: std::sync::Once = std::sync::Once::new();
+    INIT.call_once(|| {
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(|| ThreadWriter)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("no other global subscriber");
+    });
+    let buf = LogBuffer::default();
+    CAPTURE.with(|c| *c.borrow_mut() = Some(buf.clone()));
+    CaptureGuard { buf }
+}
+
+/// See [`capture_logs`].
+pub struct CaptureGuard {
+    buf: LogBuffer,
+}
+
+impl CaptureGuard {
+    pub fn contents(&self) -> String {
+        self.buf.contents()
+    }
+}
+
+impl Drop for CaptureGuard {
+    fn drop(&mut self) {
+        CAPTURE.with(|c| *c.borrow_mut() = None);
+    }
+}
