@@ -29,7 +29,7 @@
 //! [`BuildError`](crate::BuildError) naming the problem.
 
 use axum::extract::FromRequestParts;
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use http::request::Parts;
 
@@ -301,9 +301,10 @@ pub(crate) fn states_frame_ancestors(policy: &str) -> bool {
     })
 }
 
-/// 128 random bits, base64: a fresh nonce.
+/// 128 random bits, a fresh nonce. URL-safe base64 (allowed by the CSP
+/// grammar) so no template engine ever needs to escape it.
 pub(crate) fn new_nonce() -> Result<String, getrandom::Error> {
-    Ok(STANDARD.encode(crate::keys::random_bytes::<16>()?))
+    Ok(URL_SAFE_NO_PAD.encode(crate::keys::random_bytes::<16>()?))
 }
 
 /// This response's CSP nonce; an axum extractor.
@@ -317,8 +318,8 @@ pub struct CspNonce {
 }
 
 impl CspNonce {
-    /// The nonce, for a `nonce="…"` attribute (base64, safe in HTML
-    /// attributes).
+    /// The nonce, for a `nonce="…"` attribute (URL-safe base64: letters,
+    /// digits, `-` and `_`, safe anywhere in HTML).
     pub fn value(&self) -> &str {
         &self.value
     }
