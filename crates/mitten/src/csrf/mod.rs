@@ -4,10 +4,10 @@
 //! request that carries a method-override parameter or header) must pass two
 //! checks before the handler runs:
 //!
-//! 1. **Origin** ([`origin`]): Fetch Metadata `Sec-Fetch-Site` must not be
+//! 1. **Origin**: Fetch Metadata `Sec-Fetch-Site` must not be
 //!    `cross-site` or `same-site`; an `Origin` (or, without one, a
 //!    `Referer`) must be the app's own origin or a trusted origin.
-//! 2. **Token** ([`extract`], [`token`]): a token bound to the session, from
+//! 2. **Token**: a token bound to the session, from
 //!    the `X-CSRF-Token` header or the `_csrf_token` field of an urlencoded or
 //!    multipart form, never from the query string.
 //!

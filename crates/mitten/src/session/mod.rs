@@ -1,7 +1,7 @@
 //! Server-side sessions that resist fixation.
 //!
 //! The cookie carries only a random 128-bit id, signed with the app key. The
-//! data lives in a [`SessionStore`]; the store files it under a keyed hash of
+//! data lives in a [`SessionStore`](store::SessionStore); the store files it under a keyed hash of
 //! the id. Data is loaded the first time a handler touches the session and
 //! written back only when it changed, with compare-and-set, so concurrent
 //! requests on one session lose nothing.
