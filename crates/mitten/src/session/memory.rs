@@ -194,3 +194,98 @@ impl SessionStore for MemoryStore {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(expires_at_ms: u64) -> Record {
+        Record {
+            data: Default::default(),
+            version: 1,
+            created_at_ms: now_ms(),
+            expires_at_ms,
+        }
+    }
+
+    fn key(i: usize) -> StoreKey {
+        StoreKey::from_string(format!("{i:064x}"))
+    }
+
+    #[tokio::test]
+    async fn a_flood_of_sessions_never_grows_past_the_bound() {
+        let store = MemoryStore::new().max_sessions(100);
+        let far = now_ms() + 3_600_000;
+        for i in 0..1_000 {
+            assert!(store
+                .create(&key(i), &record(far + i as u64))
+                .await
+                .unwrap());
+            assert!(store.lock().map.len() <= 100);
+        }
+        // The newest sessions (latest expiry) survived the evictions.
+        assert!(store.load(&key(999)).await.unwrap().is_some());
+        assert!(store.load(&key(0)).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn expired_sessions_are_never_returned_and_are_swept_before_evicting_live_ones() {
+        let store = MemoryStore::new().max_sessions(10);
+        let now = now_ms();
+        for i in 0..5 {
+            store
+                .create(&key(i), &record(now + 3_600_000))
+                .await
+                .unwrap();
+        }
+        for i in 5..10 {
+            store
+                .create(&key(i), &record(now.saturating_sub(1)))
+                .await
+                .unwrap();
+        }
+        assert!(store.load(&key(7)).await.unwrap().is_none());
+        assert_eq!(store.len(), 5);
+        // Full: the expired ones make room, no live session is evicted.
+        for i in 10..15 {
+            store
+                .create(&key(i), &record(now + 3_600_000))
+                .await
+                .unwrap();
+        }
+        for i in (0..5).chain(10..15) {
+            assert!(store.load(&key(i)).await.unwrap().is_some(), "{i}");
+        }
+    }
+
+    #[tokio::test]
+    async fn create_is_insert_if_absent_and_save_is_compare_and_set() {
+        let store = MemoryStore::new();
+        let far = now_ms() + 60_000;
+        assert!(store.create(&key(1), &record(far)).await.unwrap());
+        assert!(!store.create(&key(1), &record(far)).await.unwrap());
+        let mut next = record(far);
+        next.version = 2;
+        assert_eq!(
+            store.save(&key(1), &next, 7).await.unwrap(),
+            SaveOutcome::Conflict
+        );
+        assert_eq!(
+            store.save(&key(1), &next, 1).await.unwrap(),
+            SaveOutcome::Saved
+        );
+        assert_eq!(
+            store.save(&key(2), &next, 1).await.unwrap(),
+            SaveOutcome::Missing
+        );
+        assert_eq!(
+            store.rename(&key(1), &key(3), &next, 1).await.unwrap(),
+            RenameOutcome::Conflict
+        );
+        assert_eq!(
+            store.rename(&key(1), &key(3), &next, 2).await.unwrap(),
+            RenameOutcome::Renamed
+        );
+        assert!(store.load(&key(1)).await.unwrap().is_none());
+    }
+}
