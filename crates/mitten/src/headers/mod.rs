@@ -8,7 +8,7 @@
 mod policy;
 
 use axum::response::{IntoResponseParts, ResponseParts};
-use http::header;
+use http::header::{self, HeaderName};
 use http::{HeaderMap, HeaderValue};
 
 pub(crate) use self::policy::CompiledHeaders;
@@ -69,13 +69,14 @@ impl IntoResponseParts for FrameOptions {
     }
 }
 
-/// Banners that frameworks and upstreams add besides `Server`.
-const BANNERS: [&str; 5] = [
-    "x-powered-by",
-    "x-aspnet-version",
-    "x-aspnetmvc-version",
-    "x-generator",
-    "x-runtime",
+/// Banners that frameworks and upstreams add besides `Server` (names
+/// prebuilt: this runs on every response).
+const BANNERS: [HeaderName; 5] = [
+    HeaderName::from_static("x-powered-by"),
+    HeaderName::from_static("x-aspnet-version"),
+    HeaderName::from_static("x-aspnetmvc-version"),
+    HeaderName::from_static("x-generator"),
+    HeaderName::from_static("x-runtime"),
 ];
 
 /// What one response needs besides the configuration.
@@ -105,7 +106,7 @@ pub(crate) fn apply(
             headers.remove(header::SERVER);
         }
     }
-    for name in BANNERS {
+    for name in &BANNERS {
         headers.remove(name);
     }
 
