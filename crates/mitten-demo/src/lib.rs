@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{FromRequest, Multipart, Query, Request, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
@@ -64,6 +64,44 @@ pub struct DemoConfig {
     pub header_preset: HeaderPreset,
     /// Protections that only report.
     pub report_only: Vec<Protection>,
+    /// Protections to switch off. Only for the browser suite's negative
+    /// controls, which prove that each scenario notices when its protection
+    /// is gone; `main.rs` never sets it and no flag reaches it.
+    #[doc(hidden)]
+    pub weaken: Vec<Weakness>,
+}
+
+/// One protection the demo can be built without, for negative-control
+/// tests only (see [`DemoConfig::weaken`]).
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Weakness {
+    /// The session cookie loses `HttpOnly` (stripped outside Mitten, which
+    /// always sets it).
+    ScriptReadableSession,
+    /// `/notes/` and `/logout/` are exempt from the CSRF checks.
+    Csrf,
+    /// `/login/` is exempt from the CSRF checks.
+    LoginCsrf,
+    /// Every page, `/embed/` included, may be framed by anyone.
+    Framing,
+    /// `/json_api/` is not JSON-only.
+    JsonGuard,
+    /// Login keeps the session id it arrived with.
+    Fixation,
+}
+
+impl Weakness {
+    /// Every weakness, each with the name the browser suite's
+    /// `MITTEN_E2E_WEAKEN` uses.
+    pub const ALL: [(&'static str, Weakness); 6] = [
+        ("httponly", Weakness::ScriptReadableSession),
+        ("csrf", Weakness::Csrf),
+        ("login-csrf", Weakness::LoginCsrf),
+        ("framing", Weakness::Framing),
+        ("json", Weakness::JsonGuard),
+        ("fixation", Weakness::Fixation),
+    ];
 }
 
 /// The header presets the demo offers.
@@ -93,6 +131,7 @@ impl DemoConfig {
             https: false,
             header_preset: HeaderPreset::Default,
             report_only: Vec::new(),
+            weaken: Vec::new(),
         }
     }
 }
@@ -125,6 +164,8 @@ pub fn store_kind(url: &str) -> &str {
 #[derive(Clone)]
 struct AppState {
     templates: Arc<Environment<'static>>,
+    /// `false` only under [`Weakness::Fixation`].
+    regenerate_at_login: bool,
 }
 
 fn templates() -> Result<Environment<'static>, String> {
@@ -158,9 +199,24 @@ pub fn mitten(config: &DemoConfig) -> Result<Mitten, String> {
         .https(config.https)
         .header_policy(policy)
         .clear_site_data_on_destroy(true)
-        .csrf_exempt("/public_api/")
-        .json_only("/json_api/")
-        .route_frame_options("/embed/", FrameOptions::SameOrigin);
+        .csrf_exempt("/public_api/");
+    let weak = |w: Weakness| config.weaken.contains(&w);
+    if !weak(Weakness::JsonGuard) {
+        builder = builder.json_only("/json_api/");
+    }
+    if weak(Weakness::Framing) {
+        builder = builder
+            .frame_options(FrameOptions::Allow)
+            .route_frame_options("/embed/", FrameOptions::Allow);
+    } else {
+        builder = builder.route_frame_options("/embed/", FrameOptions::SameOrigin);
+    }
+    if weak(Weakness::Csrf) {
+        builder = builder.csrf_exempt("/notes/").csrf_exempt("/logout/");
+    }
+    if weak(Weakness::LoginCsrf) {
+        builder = builder.csrf_exempt("/login/");
+    }
     for host in &config.allowed_hosts {
         builder = builder.allowed_host(host.clone());
     }
@@ -188,11 +244,13 @@ pub fn mitten(config: &DemoConfig) -> Result<Mitten, String> {
 /// Builds the demo router with Mitten's layer in front of every route.
 pub fn app(config: DemoConfig) -> Result<Router, String> {
     let mitten = mitten(&config)?;
+    let weak = |w: Weakness| config.weaken.contains(&w);
 
     let state = AppState {
         templates: Arc::new(templates()?),
+        regenerate_at_login: !weak(Weakness::Fixation),
     };
-    Ok(Router::new()
+    let router = Router::new()
         .route("/", get(index))
         .route("/login/", get(login_form).post(login))
         .route("/home/", get(home))
@@ -203,7 +261,43 @@ pub fn app(config: DemoConfig) -> Result<Router, String> {
         .route("/embed/", get(embed))
         .fallback(not_found)
         .with_state(state)
-        .layer(mitten.layer()))
+        .layer(mitten.layer());
+    Ok(if weak(Weakness::ScriptReadableSession) {
+        let name = mitten.cookie_name().to_owned();
+        router.layer(axum::middleware::map_response(move |res| {
+            strip_http_only(name.clone(), res)
+        }))
+    } else {
+        router
+    })
+}
+
+/// [`Weakness::ScriptReadableSession`]: drops `HttpOnly` from the session
+/// cookie's `Set-Cookie`.
+async fn strip_http_only(name: String, mut res: Response) -> Response {
+    let prefix = format!("{name}=");
+    let cookies: Vec<HeaderValue> = res
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .cloned()
+        .collect();
+    let headers = res.headers_mut();
+    headers.remove(header::SET_COOKIE);
+    for value in cookies {
+        let value = match value.to_str() {
+            Ok(v) if v.starts_with(&prefix) => {
+                let kept: Vec<&str> = v
+                    .split(';')
+                    .filter(|attr| !attr.trim().eq_ignore_ascii_case("httponly"))
+                    .collect();
+                HeaderValue::from_str(&kept.join(";")).unwrap_or(value)
+            }
+            _ => value,
+        };
+        headers.append(header::SET_COOKIE, value);
+    }
+    res
 }
 
 /// Handler errors: session failures keep Mitten's status (503 when the store
@@ -353,7 +447,9 @@ async fn login(
     let previous = current_user(&session).await?;
     // A new session id at every login: an id planted before login is
     // worthless afterwards.
-    session.regenerate().await?;
+    if state.regenerate_at_login {
+        session.regenerate().await?;
+    }
     if previous.as_deref() != Some(username) {
         session.clear().await?;
     }
