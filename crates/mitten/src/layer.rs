@@ -21,7 +21,7 @@ use axum::body::Body;
 use axum::extract::MatchedPath;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use http::{header, HeaderMap, HeaderValue, Method, Request};
+use http::{header, HeaderMap, HeaderName, HeaderValue, Method, Request};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -361,13 +361,12 @@ fn needs_check(method: &Method, uri: &http::Uri, headers: &HeaderMap) -> bool {
     if !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
         return true;
     }
-    let override_header = [
-        "x-http-method-override",
-        "x-http-method",
-        "x-method-override",
-    ]
-    .iter()
-    .any(|h| headers.contains_key(*h));
+    static OVERRIDES: [HeaderName; 3] = [
+        HeaderName::from_static("x-http-method-override"),
+        HeaderName::from_static("x-http-method"),
+        HeaderName::from_static("x-method-override"),
+    ];
+    let override_header = OVERRIDES.iter().any(|h| headers.contains_key(h));
     override_header
         || uri.query().is_some_and(|q| {
             form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k.eq_ignore_ascii_case("_method"))

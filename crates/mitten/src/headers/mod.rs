@@ -71,7 +71,7 @@ impl IntoResponseParts for FrameOptions {
 
 /// Banners that frameworks and upstreams add besides `Server` (names
 /// prebuilt: this runs on every response).
-const BANNERS: [HeaderName; 5] = [
+static BANNERS: [HeaderName; 5] = [
     HeaderName::from_static("x-powered-by"),
     HeaderName::from_static("x-aspnet-version"),
     HeaderName::from_static("x-aspnetmvc-version"),
@@ -98,6 +98,9 @@ pub(crate) fn apply(
     policy: &CompiledHeaders,
     ctx: ResponseCtx<'_>,
 ) {
+    // One allocation up front instead of the map growing (and rehashing)
+    // several times while the policy's headers go in.
+    headers.reserve(policy.fixed.len() + 6);
     match &cfg.banner {
         Some(b) => {
             headers.insert(header::SERVER, b.clone());
@@ -106,8 +109,12 @@ pub(crate) fn apply(
             headers.remove(header::SERVER);
         }
     }
-    for name in &BANNERS {
-        headers.remove(name);
+    // A scan of the few headers a response has is cheaper than a lookup
+    // per banner name.
+    if headers.keys().any(|k| BANNERS.contains(k)) {
+        for name in &BANNERS {
+            headers.remove(name);
+        }
     }
 
     match ctx.frame.x_frame_options() {
@@ -121,14 +128,16 @@ pub(crate) fn apply(
     apply_csp(headers, cfg, policy, ctx);
 
     for (name, value, forced) in &policy.fixed {
-        if *forced || !headers.contains_key(name) {
-            headers.insert(name.clone(), value.clone());
+        if *forced {
+            headers.insert(name, value.clone());
+        } else {
+            headers.entry(name).or_insert_with(|| value.clone());
         }
     }
     if let (true, Some(hsts)) = (ctx.https, &policy.hsts) {
-        if !headers.contains_key(header::STRICT_TRANSPORT_SECURITY) {
-            headers.insert(header::STRICT_TRANSPORT_SECURITY, hsts.clone());
-        }
+        headers
+            .entry(header::STRICT_TRANSPORT_SECURITY)
+            .or_insert_with(|| hsts.clone());
     }
     harden_cookies(headers, cfg);
 }

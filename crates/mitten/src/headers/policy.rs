@@ -1,6 +1,8 @@
 //! [`HeaderPolicy`]: which hardening headers every response carries, with
 //! two presets and per-header changes, validated when the layer is built.
 
+use std::borrow::Cow;
+
 use http::{HeaderName, HeaderValue};
 
 use crate::csp::Csp;
@@ -47,8 +49,10 @@ const DENIED_FEATURES: &str = "accelerometer=(), autoplay=(), camera=(), display
 /// declares HTTPS ([`MittenBuilder::https`](crate::MittenBuilder::https)).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HeaderPolicy {
-    /// Lowercase name → value, or `None` when switched off.
-    entries: Vec<(String, Option<String>)>,
+    /// Lowercase name → value, or `None` when switched off. The presets'
+    /// strings stay borrowed, so their prebuilt values are static: cloning
+    /// one per response is a copy, not an atomic reference count.
+    entries: Vec<(Cow<'static, str>, Option<Cow<'static, str>>)>,
 }
 
 impl Default for HeaderPolicy {
@@ -67,13 +71,13 @@ impl Default for HeaderPolicy {
     /// No CSP beyond `frame-ancestors`.
     fn default() -> Self {
         Self::empty()
-            .set("X-Content-Type-Options", "nosniff")
-            .set("Referrer-Policy", "strict-origin-when-cross-origin")
-            .set("X-XSS-Protection", "0")
-            .set("Cross-Origin-Opener-Policy", "same-origin")
-            .set("X-Permitted-Cross-Domain-Policies", "none")
-            .set("Origin-Agent-Cluster", "?1")
-            .set(HSTS, "max-age=63072000; includeSubDomains")
+            .preset("x-content-type-options", "nosniff")
+            .preset("referrer-policy", "strict-origin-when-cross-origin")
+            .preset("x-xss-protection", "0")
+            .preset("cross-origin-opener-policy", "same-origin")
+            .preset("x-permitted-cross-domain-policies", "none")
+            .preset("origin-agent-cluster", "?1")
+            .preset(HSTS, "max-age=63072000; includeSubDomains")
     }
 }
 
@@ -95,27 +99,37 @@ impl HeaderPolicy {
     /// Inline scripts and styles then need the [`CspNonce`](crate::CspNonce).
     pub fn strict() -> Self {
         Self::default()
-            .content_security_policy(
+            .preset(
+                CSP,
                 "default-src 'self'; form-action 'self'; base-uri 'self'; object-src 'none'",
             )
-            .set("Cross-Origin-Resource-Policy", "same-origin")
-            .set("Cross-Origin-Embedder-Policy", "require-corp")
-            .set("Permissions-Policy", DENIED_FEATURES)
-            .set("Referrer-Policy", "no-referrer")
-            .set("Cache-Control", "no-store")
-            .set("X-DNS-Prefetch-Control", "off")
+            .preset("cross-origin-resource-policy", "same-origin")
+            .preset("cross-origin-embedder-policy", "require-corp")
+            .preset("permissions-policy", DENIED_FEATURES)
+            .preset("referrer-policy", "no-referrer")
+            .preset("cache-control", "no-store")
+            .preset("x-dns-prefetch-control", "off")
+    }
+
+    /// A preset entry: lowercase static name and value.
+    fn preset(mut self, name: &'static str, value: &'static str) -> Self {
+        self.put(Cow::Borrowed(name), Some(Cow::Borrowed(value)));
+        self
     }
 
     /// Sends `name: value` (replacing the preset's value). Checked when the
     /// layer is built.
     pub fn set(mut self, name: &str, value: &str) -> Self {
-        self.put(name, Some(value.to_owned()));
+        self.put(
+            Cow::Owned(name.to_ascii_lowercase()),
+            Some(Cow::Owned(value.to_owned())),
+        );
         self
     }
 
     /// Stops sending `name`.
     pub fn off(mut self, name: &str) -> Self {
-        self.put(name, None);
+        self.put(Cow::Owned(name.to_ascii_lowercase()), None);
         self
     }
 
@@ -130,8 +144,7 @@ impl HeaderPolicy {
         self.set(HSTS, value)
     }
 
-    fn put(&mut self, name: &str, value: Option<String>) {
-        let name = name.to_ascii_lowercase();
+    fn put(&mut self, name: Cow<'static, str>, value: Option<Cow<'static, str>>) {
         match self.entries.iter_mut().find(|(n, _)| *n == name) {
             Some(e) => e.1 = value,
             None => self.entries.push((name, value)),
@@ -142,7 +155,7 @@ impl HeaderPolicy {
     pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
         self.entries
             .iter()
-            .filter_map(|(n, v)| v.as_deref().map(|v| (n.as_str(), v)))
+            .filter_map(|(n, v)| v.as_deref().map(|v| (n.as_ref(), v)))
     }
 
     /// Validates every value and prepares the per-response form.
@@ -155,19 +168,25 @@ impl HeaderPolicy {
         for (name, value) in &self.entries {
             let Some(value) = value else { continue };
             validate(name, value)?;
-            let header_value = HeaderValue::from_str(value)
+            let mut header_value = HeaderValue::from_str(value)
                 .map_err(|_| format!("header {name}: {value:?} is not a valid header value"))?;
-            match name.as_str() {
+            if let Cow::Borrowed(v) = value {
+                header_value = HeaderValue::from_static(v);
+            }
+            match name.as_ref() {
                 CSP => {
                     let csp = Csp::parse(value)?;
                     out.csp = Some(CompiledCsp::new(csp)?);
                 }
                 HSTS => out.hsts = Some(header_value),
                 _ => {
-                    let header_name = HeaderName::from_bytes(name.as_bytes())
-                        .map_err(|_| format!("{name:?} is not a valid header name"))?;
+                    let header_name = match name {
+                        Cow::Borrowed(n) => HeaderName::from_static(n),
+                        Cow::Owned(n) => HeaderName::from_bytes(n.as_bytes())
+                            .map_err(|_| format!("{n:?} is not a valid header name"))?,
+                    };
                     let forced =
-                        matches!(name.as_str(), "x-content-type-options" | "x-xss-protection");
+                        matches!(name.as_ref(), "x-content-type-options" | "x-xss-protection");
                     out.fixed.push((header_name, header_value, forced));
                 }
             }
