@@ -193,6 +193,14 @@ impl SessionStore for MemoryStore {
         self.lock().map.remove(key);
         Ok(())
     }
+
+    async fn delete_expired(&self) -> Result<u64, StoreError> {
+        let now = now_ms();
+        let mut inner = self.lock();
+        let before = inner.map.len();
+        inner.map.retain(|_, r| !r.is_expired(now));
+        Ok((before - inner.map.len()) as u64)
+    }
 }
 
 #[cfg(test)]

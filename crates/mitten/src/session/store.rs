@@ -138,4 +138,13 @@ pub trait SessionStore: Send + Sync + 'static {
 
     /// Deletes the record; deleting a missing record is not an error.
     async fn delete(&self, key: &StoreKey) -> Result<(), StoreError>;
+
+    /// Removes expired records and returns how many went. Stores whose
+    /// backend expires records by itself (Redis) keep the default, which
+    /// does nothing. Never needed for correctness (expired records are
+    /// never returned), only to reclaim space; see
+    /// `mitten::stores::spawn_cleanup`.
+    async fn delete_expired(&self) -> Result<u64, StoreError> {
+        Ok(0)
+    }
 }

@@ -325,4 +325,8 @@ impl SessionStore for PostgresStore {
             .map_err(db_err("delete"))?;
         Ok(())
     }
+
+    async fn delete_expired(&self) -> Result<u64, StoreError> {
+        PostgresStore::delete_expired(self).await
+    }
 }

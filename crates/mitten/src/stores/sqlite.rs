@@ -323,4 +323,8 @@ impl SessionStore for SqliteStore {
             .map_err(db_err("delete"))?;
         Ok(())
     }
+
+    async fn delete_expired(&self) -> Result<u64, StoreError> {
+        SqliteStore::delete_expired(self).await
+    }
 }
