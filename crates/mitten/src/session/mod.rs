@@ -310,16 +310,20 @@ impl Session {
             .get(key_index)
             .unwrap_or(self.cfg().keys.current());
         let key = id.store_key(keys);
-        let now = now_ms();
-        let abs = self.cfg().session.absolute_timeout.as_millis() as u64;
-        let record = self
-            .store_call(self.cfg().store.load(&key))
-            .await?
-            // Belt and braces: never trust a store to have honoured expiry,
-            // and honour a shortened absolute timeout at once.
-            .filter(|r| !r.is_expired(now) && now < r.created_at_ms.saturating_add(abs));
+        let record = self.load_live(&key).await?;
         let record = match record {
             Some(record) if key_index != 0 => self.migrate(&id, &key, record).await?,
+            // Signed with a fallback key, yet nothing under that key's hash:
+            // an earlier request may have moved it under the current key
+            // already, before the browser took the re-signed cookie (parallel
+            // requests, a lost response, another instance).
+            None if key_index != 0 => {
+                let moved = self.load_live(&self.key_for(&id)).await?;
+                if moved.is_some() {
+                    lock_ids(&self.shared.ids).reissue = true;
+                }
+                moved
+            }
             other => other,
         };
         match record {
@@ -341,9 +345,23 @@ impl Session {
         Ok(())
     }
 
+    /// The record under `key` if it is live by this instance's clock too.
+    async fn load_live(&self, key: &StoreKey) -> Result<Option<Record>, SessionError> {
+        let now = now_ms();
+        let abs = self.cfg().session.absolute_timeout.as_millis() as u64;
+        Ok(self
+            .store_call(self.cfg().store.load(key))
+            .await?
+            // Belt and braces: never trust a store to have honoured expiry,
+            // and honour a shortened absolute timeout at once.
+            .filter(|r| !r.is_expired(now) && now < r.created_at_ms.saturating_add(abs)))
+    }
+
     /// A session found under a fallback key's hash moves under the current
     /// key's hash (atomically), and its cookie is re-signed. A concurrent
-    /// request may have moved it first: then it is read from its new place.
+    /// request may have moved it first: then it is read from its new place;
+    /// or written it under the old hash (an instance not yet rotated): then
+    /// that newer version is moved.
     async fn migrate(
         &self,
         id: &SessionId,
@@ -351,15 +369,29 @@ impl Session {
         mut record: Record,
     ) -> Result<Option<Record>, SessionError> {
         let new_key = self.key_for(id);
-        let expected = record.version;
-        record.version += 1;
         let store = &self.cfg().store;
-        let moved = match self
-            .store_call(store.rename(old_key, &new_key, &record, expected))
-            .await?
-        {
-            RenameOutcome::Renamed => Some(record),
-            _ => self.store_call(store.load(&new_key)).await?,
+        let mut moved = None;
+        for _ in 0..self.cfg().session.max_save_attempts {
+            let expected = record.version;
+            record.version += 1;
+            match self
+                .store_call(store.rename(old_key, &new_key, &record, expected))
+                .await?
+            {
+                RenameOutcome::Renamed => {
+                    moved = Some(record);
+                    break;
+                }
+                RenameOutcome::Conflict => match self.load_live(old_key).await? {
+                    Some(newer) => record = newer,
+                    None => break,
+                },
+                RenameOutcome::Missing | RenameOutcome::Collision => break,
+            }
+        }
+        let moved = match moved {
+            Some(record) => Some(record),
+            None => self.load_live(&new_key).await?,
         };
         if moved.is_some() {
             lock_ids(&self.shared.ids).reissue = true;
@@ -659,9 +691,19 @@ impl Session {
 
     async fn persist(&self, st: &mut DataState) -> Result<(), SessionError> {
         let attempts = self.cfg().session.max_save_attempts;
+        // Set when a compare-and-set lost: the key to re-read before the
+        // next try.
+        let mut stale: Option<StoreKey> = None;
         for attempt in 0..attempts {
             if attempt > 0 {
                 backoff(attempt).await;
+            }
+            // Re-read after the pause, not before it: the version tried is
+            // then one round trip old, not one pause old, so a crowd of
+            // writers on one session stops invalidating each other's reads
+            // while they sleep.
+            if let Some(key) = stale.take() {
+                self.reload_and_replay(st, &key).await?;
             }
             let now = now_ms();
             match st.load {
@@ -689,7 +731,7 @@ impl Session {
                             st.ops.clear();
                             return Ok(());
                         }
-                        SaveOutcome::Conflict => self.reload_and_replay(st, &key).await?,
+                        SaveOutcome::Conflict => stale = Some(key),
                         SaveOutcome::Missing => return Err(SessionError::Ended),
                     }
                 }
@@ -754,10 +796,14 @@ impl Session {
 }
 
 async fn backoff(attempt: u32) {
-    // Jittered, growing pause so a crowd of writers spreads out.
-    let jitter = crate::keys::random_bytes::<1>()
-        .map(|b| b[0] as u64)
+    // "Full jitter" exponential backoff: a random pause in
+    // [0, min(2^attempt, 256)] ms. Spreading the retries over a window that
+    // grows with the failures is what lets many writers on one session
+    // finish (a fixed pause keeps them in lockstep, one winner per round).
+    let cap = 1u64 << attempt.min(8);
+    let r = crate::keys::random_bytes::<2>()
+        .map(u16::from_le_bytes)
         .unwrap_or(0);
-    let ms = (1u64 << attempt.min(5)).min(32) + jitter % 4;
+    let ms = u64::from(r) % (cap + 1);
     tokio::time::sleep(Duration::from_millis(ms)).await;
 }

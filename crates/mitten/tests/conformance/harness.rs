@@ -77,7 +77,11 @@ struct MemoryInspect(Arc<MemoryStore>);
 #[async_trait]
 impl Inspect for MemoryInspect {
     async fn raw_keys(&self) -> Vec<String> {
-        self.0.keys().iter().map(|k| k.as_str().to_owned()).collect()
+        self.0
+            .keys()
+            .iter()
+            .map(|k| k.as_str().to_owned())
+            .collect()
     }
     async fn dump(&self) -> String {
         let mut out = String::new();
@@ -238,11 +242,10 @@ impl Inspect for PgInspect {
             "SELECT key, version, created_at_ms, expires_at_ms, data FROM {}",
             self.0.table()
         );
-        let rows: Vec<(String, i64, i64, i64, String)> =
-            sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                .fetch_all(self.0.pool())
-                .await
-                .unwrap_or_default();
+        let rows: Vec<(String, i64, i64, i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .fetch_all(self.0.pool())
+            .await
+            .unwrap_or_default();
         rows.iter().map(|r| format!("{r:?}\n")).collect()
     }
     async fn cleanup(&self) -> u64 {
@@ -302,11 +305,10 @@ impl Inspect for SqliteInspect {
             "SELECT key, version, created_at_ms, expires_at_ms, data FROM {}",
             self.0.table()
         );
-        let rows: Vec<(String, i64, i64, i64, String)> =
-            sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                .fetch_all(self.0.pool())
-                .await
-                .unwrap_or_default();
+        let rows: Vec<(String, i64, i64, i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .fetch_all(self.0.pool())
+            .await
+            .unwrap_or_default();
         rows.iter().map(|r| format!("{r:?}\n")).collect()
     }
     async fn cleanup(&self) -> u64 {

@@ -245,7 +245,12 @@ async fn late_save_after(h: &Harness, ending: &str) {
         late.set_cookies()
     );
     assert_security_headers(&late);
-    assert_eq!(who(&app, &c).await, "<anonymous>", "{}: resurrected", h.name);
+    assert_eq!(
+        who(&app, &c).await,
+        "<anonymous>",
+        "{}: resurrected",
+        h.name
+    );
     let keys = h.inspect.raw_keys().await;
     match new_cookie {
         Some(c2) => {
@@ -290,8 +295,10 @@ pub async fn concurrent_requests_changing_different_keys_all_survive(h: &Harness
 
 pub async fn concurrent_updates_of_one_key_lose_nothing(h: &Harness) {
     const N: usize = 200;
-    let app = default_app(h);
+    let counting = Counting::new(h.store.clone());
+    let (app, _) = app(counting.clone(), common::builder());
     let c = login(&app, "alice").await;
+    let before = counting.calls();
     let started = Instant::now();
     let tasks: Vec<_> = (0..N)
         .map(|_| {
@@ -301,13 +308,19 @@ pub async fn concurrent_updates_of_one_key_lose_nothing(h: &Harness) {
         .collect();
     let mut statuses = std::collections::BTreeMap::new();
     for t in tasks {
-        *statuses.entry(t.await.unwrap().status.as_u16()).or_insert(0) += 1;
+        *statuses
+            .entry(t.await.unwrap().status.as_u16())
+            .or_insert(0) += 1;
     }
     let elapsed = started.elapsed();
+    let saves = counting.calls().save - before.save;
     let r = get_with(&app, "/get/n", Some(&c)).await;
     eprintln!(
-        "[figures] {}: {N} concurrent update() on one key: statuses {statuses:?}, final {}, {elapsed:?}",
-        h.name, r.body
+        "[figures] {}: {N} concurrent update() on one key: statuses {statuses:?}, final {}, \
+         {saves} compare-and-set attempts ({:.1} per request), {elapsed:?}",
+        h.name,
+        r.body,
+        saves as f64 / N as f64
     );
     assert_eq!(statuses.get(&200), Some(&N), "{}: {statuses:?}", h.name);
     assert_eq!(r.body, N.to_string(), "{}: lost updates", h.name);
@@ -444,7 +457,11 @@ pub async fn store_dump_holds_no_session_id(h: &Harness) {
     let std_b64 = base64::engine::general_purpose::STANDARD.encode(&id);
     let unkeyed = hex(&sha2::Sha256::digest(&id));
     let dump = h.inspect.dump().await;
-    assert!(dump.contains("alice"), "{}: dump sees the data: {dump}", h.name);
+    assert!(
+        dump.contains("alice"),
+        "{}: dump sees the data: {dump}",
+        h.name
+    );
     for needle in [c.as_str(), id_b64, &hex(&id), &std_b64, &unkeyed] {
         assert!(
             !dump.contains(needle),
@@ -473,7 +490,10 @@ pub async fn key_rotation_keeps_sessions_and_tolerates_stale_cookies(h: &Harness
     assert_eq!(r.body, "alice", "{}", h.name);
     let new_cookie = r.cookie(COOKIE).expect("re-signed with the new key");
     assert_ne!(new_cookie, old_cookie);
-    assert_eq!(new_cookie.split_once('.').unwrap().0, old_cookie.split_once('.').unwrap().0);
+    assert_eq!(
+        new_cookie.split_once('.').unwrap().0,
+        old_cookie.split_once('.').unwrap().0
+    );
     assert_eq!(h.inspect.raw_keys().await.len(), 1, "{}", h.name);
 
     // A request that still carries the old cookie (sent in parallel, or the
@@ -506,28 +526,40 @@ pub async fn round_trips_per_request_type(h: &Harness) {
     assert_eq!(measure("route not touching the session", c).total(), 0);
     let (_, c) = counting.during(get_with(&app, "/whoami", None)).await;
     assert_eq!(measure("session read, no cookie", c).total(), 0);
-    let (r, c) = counting.during(get_with(&app, "/login-as/alice", None)).await;
+    let (r, c) = counting
+        .during(get_with(&app, "/login-as/alice", None))
+        .await;
     let cookie = r.cookie(COOKIE).unwrap();
     assert_eq!(measure("login from no session (new session)", c).total(), 1);
-    let (_, c) = counting.during(get_with(&app, "/whoami", Some(&cookie))).await;
+    let (_, c) = counting
+        .during(get_with(&app, "/whoami", Some(&cookie)))
+        .await;
     assert_eq!(measure("session read", c).total(), 1);
     let (_, c) = counting
         .during(get_with(&app, "/set/k/v", Some(&cookie)))
         .await;
     assert_eq!(measure("session write (insert)", c).total(), 2);
-    let (_, c) = counting.during(get_with(&app, "/incr/n", Some(&cookie))).await;
+    let (_, c) = counting
+        .during(get_with(&app, "/incr/n", Some(&cookie)))
+        .await;
     assert_eq!(measure("update() without contention", c).total(), 2);
-    let (r, c) = counting.during(get_with(&app, "/regen", Some(&cookie))).await;
+    let (r, c) = counting
+        .during(get_with(&app, "/regen", Some(&cookie)))
+        .await;
     let cookie = r.cookie(COOKIE).unwrap();
     assert_eq!(measure("regenerate()", c).total(), 2);
     let (_, c) = counting
         .during(get_with(&app, "/login-as/bob", Some(&cookie)))
         .await;
     assert_eq!(measure("login over an existing session", c).total(), 3);
-    let (r, c) = counting.during(get_with(&app, "/logout", Some(&cookie))).await;
+    let (r, c) = counting
+        .during(get_with(&app, "/logout", Some(&cookie)))
+        .await;
     assert_eq!(r.status, StatusCode::OK);
     measure("logout (destroy) of a used session", c);
-    let (_, c) = counting.during(get_with(&app, "/whoami", Some(&cookie))).await;
+    let (_, c) = counting
+        .during(get_with(&app, "/whoami", Some(&cookie)))
+        .await;
     assert_eq!(measure("read with a dead cookie", c).total(), 1);
     let (_, c) = counting
         .during(get_with(&app, "/whoami", Some("forged.cookie")))

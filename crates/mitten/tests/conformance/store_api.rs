@@ -37,7 +37,11 @@ pub async fn create_is_insert_if_absent(h: &Harness) {
     assert!(s.create(&k, &first).await.unwrap(), "{}", h.name);
     // A second create on a live key is refused and changes nothing.
     let second = record(1, json!({"owner": "second"}), HOUR);
-    assert!(!s.create(&k, &second).await.unwrap(), "{}: upserted", h.name);
+    assert!(
+        !s.create(&k, &second).await.unwrap(),
+        "{}: upserted",
+        h.name
+    );
     assert_eq!(s.load(&k).await.unwrap(), Some(first), "{}", h.name);
     assert_eq!(h.inspect.raw_keys().await, vec![k.as_str().to_owned()]);
 }
@@ -140,7 +144,10 @@ pub async fn touch_moves_expiry_of_live_records_only(h: &Harness) {
 pub async fn delete_is_idempotent(h: &Harness) {
     let s = &h.store;
     let k = key();
-    assert!(s.create(&k, &record(1, json!({"x": 1}), HOUR)).await.unwrap());
+    assert!(s
+        .create(&k, &record(1, json!({"x": 1}), HOUR))
+        .await
+        .unwrap());
     s.delete(&k).await.unwrap();
     assert_eq!(s.load(&k).await.unwrap(), None);
     s.delete(&k).await.unwrap();
