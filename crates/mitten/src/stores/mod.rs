@@ -76,6 +76,8 @@ use std::sync::Arc;
 
 use crate::session::store::{Record, SessionData, SessionStore, StoreError};
 
+#[cfg(any(feature = "postgres", feature = "redis"))]
+mod breaker;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "redis")]
@@ -93,6 +95,12 @@ pub use self::redis::RedisStore;
 pub use self::sql::DEFAULT_TABLE;
 #[cfg(feature = "sqlite")]
 pub use self::sqlite::SqliteStore;
+
+/// How long the Redis and PostgreSQL stores fail calls at once after they
+/// found the server unreachable (then one call probes it), unless
+/// `with_outage_cooldown` says otherwise.
+#[cfg(any(feature = "postgres", feature = "redis"))]
+pub const DEFAULT_OUTAGE_COOLDOWN: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Opens the store named by `url`, choosing the backend by scheme:
 ///

@@ -6,8 +6,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::AssertSqlSafe;
-use tokio::sync::OnceCell;
+use tokio::sync::{OnceCell, Semaphore};
 
+use super::breaker::Breaker;
 use super::sql::{now_i64, record_from, record_params, to_i64, validate_table, Statements};
 use crate::session::store::{
     Record, RenameOutcome, SaveOutcome, SessionStore, StoreError, StoreKey,
@@ -51,6 +52,12 @@ pub struct PostgresStore {
     delete_if_version: Arc<str>,
     /// Set once the table is known to exist.
     ready: Arc<OnceCell<()>>,
+    /// Fails calls fast while the server is unreachable.
+    breaker: Arc<Breaker>,
+    /// As many calls as the pool has connections may be inside it at once:
+    /// during an outage only these dial the server, the rest wait here and
+    /// then meet the open breaker.
+    slots: Arc<Semaphore>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -63,6 +70,24 @@ impl std::fmt::Debug for PostgresStore {
 
 fn db_err(op: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |e| StoreError::with_source(format!("postgres {op} failed"), e)
+}
+
+/// Whether `e` means the server could not be reached (as opposed to an
+/// answer from it, such as an SQL error).
+fn unreachable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::WorkerCrashed => true,
+        // Class 08: connection exception; 57P01-03: shutting down, crashed,
+        // starting up.
+        sqlx::Error::Database(d) => d
+            .code()
+            .is_some_and(|c| c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03")),
+        _ => false,
+    }
 }
 
 /// The save statement: the versioned update, plus whether a live row was
@@ -116,13 +141,27 @@ impl PostgresStore {
 
     /// Uses an existing pool.
     pub fn from_pool(pool: PgPool) -> Self {
+        let slots = pool.options().get_max_connections().max(1) as usize;
         Self {
+            slots: Arc::new(Semaphore::new(slots)),
             pool,
             sql: Arc::new(Statements::new(super::DEFAULT_TABLE)),
             save: save_sql(super::DEFAULT_TABLE).into(),
             delete_if_version: delete_if_version_sql(super::DEFAULT_TABLE).into(),
             ready: Arc::new(OnceCell::new()),
+            breaker: Arc::new(Breaker::new(super::DEFAULT_OUTAGE_COOLDOWN)),
         }
+    }
+
+    /// After a call finds the server unreachable, further calls fail at
+    /// once for `cooldown` (default 500 ms); then one call probes the
+    /// server while the others keep failing fast. This keeps a crowd of
+    /// requests during an outage from becoming a crowd of connection
+    /// attempts, and makes them fail in microseconds instead of waiting for
+    /// the connect timeout.
+    pub fn with_outage_cooldown(mut self, cooldown: Duration) -> Self {
+        self.breaker = Arc::new(Breaker::new(cooldown));
+        self
     }
 
     /// Keeps sessions in `table` (default `mitten_sessions`): 1 to 63
@@ -149,35 +188,60 @@ impl PostgresStore {
     /// Creates the table and its index if they do not exist. Runs by itself
     /// on first use; call it at startup to fail early.
     pub async fn migrate(&self) -> Result<(), StoreError> {
+        self.guarded("migrate", self.ensure_table()).await
+    }
+
+    async fn ensure_table(&self) -> Result<(), sqlx::Error> {
         self.ready
             .get_or_try_init(|| async {
-                let mut tx = self.pool.begin().await.map_err(db_err("migrate"))?;
+                let mut tx = self.pool.begin().await?;
                 sqlx::query("SELECT pg_advisory_xact_lock($1)")
                     .bind(lock_id(&self.sql.table))
                     .execute(&mut *tx)
-                    .await
-                    .map_err(db_err("migrate"))?;
+                    .await?;
                 for stmt in [&self.sql.create_table, &self.sql.create_index] {
                     sqlx::query(AssertSqlSafe(stmt.clone()))
                         .execute(&mut *tx)
-                        .await
-                        .map_err(db_err("migrate"))?;
+                        .await?;
                 }
-                tx.commit().await.map_err(db_err("migrate"))
+                tx.commit().await
             })
             .await
             .map(|_| ())
     }
 
+    /// Runs one store operation behind the breaker: fails at once while
+    /// the server is known to be unreachable, and tells the breaker how the
+    /// call went.
+    async fn guarded<T>(
+        &self,
+        op: &'static str,
+        call: impl std::future::Future<Output = Result<T, sqlx::Error>>,
+    ) -> Result<T, StoreError> {
+        self.breaker.check("postgres")?;
+        let _slot = self
+            .slots
+            .acquire()
+            .await
+            .map_err(|_| StoreError::new("postgres store closed"))?;
+        // Checked again: the server may have been found down while we waited.
+        let permit = self.breaker.admit("postgres")?;
+        let result = call.await;
+        permit.done(result.as_ref().err().is_some_and(unreachable));
+        result.map_err(db_err(op))
+    }
+
     /// Deletes every expired row; returns how many.
     pub async fn delete_expired(&self) -> Result<u64, StoreError> {
-        self.migrate().await?;
-        let done = sqlx::query(AssertSqlSafe(self.sql.delete_expired.clone()))
-            .bind(now_i64())
-            .execute(&self.pool)
-            .await
-            .map_err(db_err("cleanup"))?;
-        Ok(done.rows_affected())
+        self.guarded("cleanup", async {
+            self.ensure_table().await?;
+            let done = sqlx::query(AssertSqlSafe(self.sql.delete_expired.clone()))
+                .bind(now_i64())
+                .execute(&self.pool)
+                .await?;
+            Ok(done.rows_affected())
+        })
+        .await
     }
 
     /// Runs [`delete_expired`](Self::delete_expired) every `period` (first
@@ -206,31 +270,35 @@ impl PostgresStore {
 #[async_trait]
 impl SessionStore for PostgresStore {
     async fn load(&self, key: &StoreKey) -> Result<Option<Record>, StoreError> {
-        self.migrate().await?;
-        let row: Option<(i64, i64, i64, String)> =
-            sqlx::query_as(AssertSqlSafe(self.sql.load.clone()))
-                .bind(key.as_str())
-                .bind(now_i64())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(db_err("load"))?;
+        let row: Option<(i64, i64, i64, String)> = self
+            .guarded("load", async {
+                self.ensure_table().await?;
+                sqlx::query_as(AssertSqlSafe(self.sql.load.clone()))
+                    .bind(key.as_str())
+                    .bind(now_i64())
+                    .fetch_optional(&self.pool)
+                    .await
+            })
+            .await?;
         row.map(|(v, c, e, d)| record_from(v, c, e, &d)).transpose()
     }
 
     async fn create(&self, key: &StoreKey, record: &Record) -> Result<bool, StoreError> {
-        self.migrate().await?;
         let (v, c, e, d) = record_params(record)?;
-        let done = sqlx::query(AssertSqlSafe(self.sql.insert_if_free.clone()))
-            .bind(key.as_str())
-            .bind(v)
-            .bind(c)
-            .bind(e)
-            .bind(d)
-            .bind(now_i64())
-            .execute(&self.pool)
-            .await
-            .map_err(db_err("create"))?;
-        Ok(done.rows_affected() == 1)
+        self.guarded("create", async {
+            self.ensure_table().await?;
+            let done = sqlx::query(AssertSqlSafe(self.sql.insert_if_free.clone()))
+                .bind(key.as_str())
+                .bind(v)
+                .bind(c)
+                .bind(e)
+                .bind(d)
+                .bind(now_i64())
+                .execute(&self.pool)
+                .await?;
+            Ok(done.rows_affected() == 1)
+        })
+        .await
     }
 
     async fn save(
@@ -239,19 +307,23 @@ impl SessionStore for PostgresStore {
         record: &Record,
         expected_version: u64,
     ) -> Result<SaveOutcome, StoreError> {
-        self.migrate().await?;
         let (v, c, e, d) = record_params(record)?;
-        let (saved, live): (i64, bool) = sqlx::query_as(AssertSqlSafe(self.save.clone()))
-            .bind(key.as_str())
-            .bind(v)
-            .bind(c)
-            .bind(e)
-            .bind(d)
-            .bind(to_i64(expected_version)?)
-            .bind(now_i64())
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db_err("save"))?;
+        let expected = to_i64(expected_version)?;
+        let (saved, live): (i64, bool) = self
+            .guarded("save", async {
+                self.ensure_table().await?;
+                sqlx::query_as(AssertSqlSafe(self.save.clone()))
+                    .bind(key.as_str())
+                    .bind(v)
+                    .bind(c)
+                    .bind(e)
+                    .bind(d)
+                    .bind(expected)
+                    .bind(now_i64())
+                    .fetch_one(&self.pool)
+                    .await
+            })
+            .await?;
         Ok(match (saved, live) {
             (1, _) => SaveOutcome::Saved,
             (_, true) => SaveOutcome::Conflict,
@@ -266,64 +338,71 @@ impl SessionStore for PostgresStore {
         record: &Record,
         expected_version: u64,
     ) -> Result<RenameOutcome, StoreError> {
-        self.migrate().await?;
         let (v, c, e, d) = record_params(record)?;
+        let expected = to_i64(expected_version)?;
         let now = now_i64();
-        let mut tx = self.pool.begin().await.map_err(db_err("rename"))?;
-        let (deleted, live): (i64, bool) =
-            sqlx::query_as(AssertSqlSafe(self.delete_if_version.clone()))
-                .bind(from.as_str())
-                .bind(to_i64(expected_version)?)
+        self.guarded("rename", async {
+            self.ensure_table().await?;
+            let mut tx = self.pool.begin().await?;
+            let (deleted, live): (i64, bool) =
+                sqlx::query_as(AssertSqlSafe(self.delete_if_version.clone()))
+                    .bind(from.as_str())
+                    .bind(expected)
+                    .bind(now)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            if deleted != 1 {
+                tx.rollback().await?;
+                return Ok(if live {
+                    RenameOutcome::Conflict
+                } else {
+                    RenameOutcome::Missing
+                });
+            }
+            let inserted = sqlx::query(AssertSqlSafe(self.sql.insert_if_free.clone()))
+                .bind(to.as_str())
+                .bind(v)
+                .bind(c)
+                .bind(e)
+                .bind(d)
                 .bind(now)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(db_err("rename"))?;
-        if deleted != 1 {
-            tx.rollback().await.map_err(db_err("rename"))?;
-            return Ok(if live {
-                RenameOutcome::Conflict
-            } else {
-                RenameOutcome::Missing
-            });
-        }
-        let inserted = sqlx::query(AssertSqlSafe(self.sql.insert_if_free.clone()))
-            .bind(to.as_str())
-            .bind(v)
-            .bind(c)
-            .bind(e)
-            .bind(d)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err("rename"))?;
-        if inserted.rows_affected() != 1 {
-            tx.rollback().await.map_err(db_err("rename"))?;
-            return Ok(RenameOutcome::Collision);
-        }
-        tx.commit().await.map_err(db_err("rename"))?;
-        Ok(RenameOutcome::Renamed)
+                .execute(&mut *tx)
+                .await?;
+            if inserted.rows_affected() != 1 {
+                tx.rollback().await?;
+                return Ok(RenameOutcome::Collision);
+            }
+            tx.commit().await?;
+            Ok(RenameOutcome::Renamed)
+        })
+        .await
     }
 
     async fn touch(&self, key: &StoreKey, expires_at_ms: u64) -> Result<(), StoreError> {
-        self.migrate().await?;
-        sqlx::query(AssertSqlSafe(self.sql.touch.clone()))
-            .bind(key.as_str())
-            .bind(to_i64(expires_at_ms)?)
-            .bind(now_i64())
-            .execute(&self.pool)
-            .await
-            .map_err(db_err("touch"))?;
-        Ok(())
+        let expires = to_i64(expires_at_ms)?;
+        self.guarded("touch", async {
+            self.ensure_table().await?;
+            sqlx::query(AssertSqlSafe(self.sql.touch.clone()))
+                .bind(key.as_str())
+                .bind(expires)
+                .bind(now_i64())
+                .execute(&self.pool)
+                .await?;
+            Ok(())
+        })
+        .await
     }
 
     async fn delete(&self, key: &StoreKey) -> Result<(), StoreError> {
-        self.migrate().await?;
-        sqlx::query(AssertSqlSafe(self.sql.delete.clone()))
-            .bind(key.as_str())
-            .execute(&self.pool)
-            .await
-            .map_err(db_err("delete"))?;
-        Ok(())
+        self.guarded("delete", async {
+            self.ensure_table().await?;
+            sqlx::query(AssertSqlSafe(self.sql.delete.clone()))
+                .bind(key.as_str())
+                .execute(&self.pool)
+                .await?;
+            Ok(())
+        })
+        .await
     }
 
     async fn delete_expired(&self) -> Result<u64, StoreError> {

@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Script, Value};
 
+use super::breaker::Breaker;
 use super::{decode_data, encode_data};
 use crate::session::store::{
     now_ms, Record, RenameOutcome, SaveOutcome, SessionStore, StoreError, StoreKey,
@@ -95,6 +96,8 @@ pub struct RedisStore {
     conn: ConnectionManager,
     prefix: String,
     scripts: std::sync::Arc<Scripts>,
+    /// Fails calls fast while the server is unreachable.
+    breaker: std::sync::Arc<Breaker>,
 }
 
 struct Scripts {
@@ -114,8 +117,8 @@ impl std::fmt::Debug for RedisStore {
 
 impl RedisStore {
     /// Connects to `url` (`redis://[user:password@]host[:port][/db]`) with
-    /// a 2 s connect timeout, a 2 s response timeout and a few quick
-    /// reconnect attempts. Fails when the server cannot be reached now.
+    /// a 2 s connect timeout, a 2 s response timeout and one quick
+    /// reconnect retry. Fails when the server cannot be reached now.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         Self::connect_with_config(url, Self::default_config()).await
     }
@@ -126,9 +129,11 @@ impl RedisStore {
         ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(2)))
             .set_response_timeout(Some(Duration::from_secs(2)))
-            .set_number_of_retries(3)
+            // Few and quick: while Redis is down the breaker, not the
+            // reconnect loop, decides how often it is dialled.
+            .set_number_of_retries(1)
             .set_min_delay(Duration::from_millis(50))
-            .set_max_delay(Duration::from_millis(500))
+            .set_max_delay(Duration::from_millis(200))
     }
 
     /// Connects to `url` with the given connection-manager settings.
@@ -156,7 +161,18 @@ impl RedisStore {
                 rename: Script::new(RENAME_LUA),
                 touch: Script::new(TOUCH_LUA),
             }),
+            breaker: std::sync::Arc::new(Breaker::new(super::DEFAULT_OUTAGE_COOLDOWN)),
         }
+    }
+
+    /// After a call finds Redis unreachable, further calls fail at once
+    /// for `cooldown` (default 500 ms); then one call probes the server
+    /// (and the connection manager reconnects) while the others keep
+    /// failing fast. Requests during an outage then cost no network and no
+    /// wait.
+    pub fn with_outage_cooldown(mut self, cooldown: Duration) -> Self {
+        self.breaker = std::sync::Arc::new(Breaker::new(cooldown));
+        self
     }
 
     /// Files sessions under `prefix` (default `mitten:session:`), e.g. to
@@ -178,6 +194,30 @@ impl RedisStore {
         k
     }
 
+    /// Runs `call` once more when it failed because the connection could
+    /// not be (re)established: the connection manager answers the first
+    /// call after an outage with the error of its last failed reconnect and
+    /// only then dials again, so without this the first request after the
+    /// store is back would still get 503. Only a refused connection is
+    /// retried, where the command was certainly not sent; a command that
+    /// may have run (a reset mid-reply) is never sent twice.
+    ///
+    /// Runs behind the breaker: fails at once while Redis is known to be
+    /// unreachable.
+    async fn retry_if_refused<T, F, Fut>(&self, op: &str, call: F) -> Result<T, StoreError>
+    where
+        F: Fn(ConnectionManager) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        let permit = self.breaker.admit("redis")?;
+        let result = match call(self.conn.clone()).await {
+            Err(e) if e.is_connection_refusal() => call(self.conn.clone()).await,
+            other => other,
+        };
+        permit.done(result.as_ref().err().is_some_and(unreachable));
+        result.map_err(|e| StoreError::with_source(format!("redis {op} failed"), e))
+    }
+
     async fn run(
         &self,
         op: &'static str,
@@ -185,20 +225,20 @@ impl RedisStore {
         keys: &[String],
         args: &[String],
     ) -> Result<i64, StoreError> {
-        let mut inv = script.prepare_invoke();
-        for k in keys {
-            inv.key(k);
-        }
-        for a in args {
-            inv.arg(a);
-        }
-        let mut conn = self.conn.clone();
         // Asked for as a raw `Value` so a conversion error can never echo
         // stored data back into a message.
-        let reply: Value = inv
-            .invoke_async(&mut conn)
-            .await
-            .map_err(|e| StoreError::with_source(format!("redis {op} failed"), e))?;
+        let reply: Value = self
+            .retry_if_refused(op, |mut conn| {
+                let mut inv = script.prepare_invoke();
+                for k in keys {
+                    inv.key(k);
+                }
+                for a in args {
+                    inv.arg(a);
+                }
+                async move { inv.invoke_async(&mut conn).await }
+            })
+            .await?;
         match reply {
             Value::Int(n) => Ok(n),
             _ => Err(StoreError::new(format!(
@@ -206,6 +246,12 @@ impl RedisStore {
             ))),
         }
     }
+}
+
+/// Whether `e` means Redis could not be reached (as opposed to an answer
+/// from it).
+fn unreachable(e: &redis::RedisError) -> bool {
+    e.is_io_error() || e.is_connection_refusal() || e.is_connection_dropped() || e.is_timeout()
 }
 
 fn record_args(record: &Record) -> Result<[String; 4], StoreError> {
@@ -263,16 +309,18 @@ fn parse_record(reply: Value) -> Result<Option<Record>, StoreError> {
 #[async_trait]
 impl SessionStore for RedisStore {
     async fn load(&self, key: &StoreKey) -> Result<Option<Record>, StoreError> {
-        let mut conn = self.conn.clone();
-        let reply: Value = redis::cmd("HMGET")
-            .arg(self.redis_key(key))
+        let mut cmd = redis::cmd("HMGET");
+        cmd.arg(self.redis_key(key))
             .arg(F_VERSION)
             .arg(F_CREATED)
             .arg(F_EXPIRES)
-            .arg(F_DATA)
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| StoreError::with_source("redis load failed", e))?;
+            .arg(F_DATA);
+        let reply: Value = self
+            .retry_if_refused("load", |mut conn| {
+                let cmd = cmd.clone();
+                async move { cmd.query_async(&mut conn).await }
+            })
+            .await?;
         // Redis drops the key at its deadline; the clock check covers skew
         // between this host and the Redis host.
         Ok(parse_record(reply)?.filter(|r| !r.is_expired(now_ms())))
@@ -354,12 +402,14 @@ impl SessionStore for RedisStore {
     }
 
     async fn delete(&self, key: &StoreKey) -> Result<(), StoreError> {
-        let mut conn = self.conn.clone();
-        let _: Value = redis::cmd("DEL")
-            .arg(self.redis_key(key))
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| StoreError::with_source("redis delete failed", e))?;
+        let mut cmd = redis::cmd("DEL");
+        cmd.arg(self.redis_key(key));
+        let _: Value = self
+            .retry_if_refused("delete", |mut conn| {
+                let cmd = cmd.clone();
+                async move { cmd.query_async(&mut conn).await }
+            })
+            .await?;
         Ok(())
     }
 }

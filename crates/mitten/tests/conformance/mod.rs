@@ -18,6 +18,7 @@ pub mod wrappers;
 /// suite function of that name against a fresh store from `$make`
 /// (`async fn(&'static str) -> Option<Harness>`; `None` means the service
 /// is absent and the test was skipped with a message).
+#[allow(unused_macros)] // test crates that only borrow the helpers
 macro_rules! conformance_suite {
     ($make:path) => {
         conformance_suite!(@tests $make;
@@ -65,6 +66,7 @@ macro_rules! conformance_suite {
 
 /// One name space holding every suite function, so the macro can name them
 /// without knowing which file they live in.
+#[allow(unused_imports)] // test crates that only borrow the helpers
 pub mod dispatch {
     pub use super::http::*;
     pub use super::store_api::*;
