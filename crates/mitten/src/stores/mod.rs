@@ -112,18 +112,53 @@ pub const DEFAULT_OUTAGE_COOLDOWN: std::time::Duration = std::time::Duration::fr
 /// - `sqlite://PATH`, `sqlite:PATH`, `sqlite::memory:`: [`SqliteStore`]
 ///   (feature `sqlite`).
 ///
+/// Two query parameters are Mitten's own and are removed before the URL
+/// reaches the driver: `prefix=` (Redis key prefix, e.g.
+/// `redis://127.0.0.1/?prefix=myapp:session:`) and `table=` (SQL table,
+/// e.g. `postgres://app@db/app?table=app_sessions`). Giving one to a store
+/// that has no such setting is an error. Other parameters (`sslmode=`,
+/// `mode=`, …) go to the driver unchanged.
+///
 /// A scheme whose feature is not enabled is an error that names the
 /// feature. The URL itself never appears in an error (it may hold a
 /// password).
 pub async fn connect(url: &str) -> Result<Arc<dyn SessionStore>, StoreError> {
+    let (url, opts) = split_options(url)?;
+    let url = url.as_str();
     let scheme = url.split(':').next().unwrap_or("").to_ascii_lowercase();
+    let refuse = |name: &str, store: &str| {
+        Err(StoreError::new(format!(
+            "the `{name}` url parameter does not apply to the {store} store"
+        )))
+    };
     match scheme.as_str() {
         "memory" if url == "memory" || url == "memory:" || url == "memory://" => {
+            if opts.prefix.is_some() {
+                return refuse("prefix", "memory");
+            }
+            if opts.table.is_some() {
+                return refuse("table", "memory");
+            }
             Ok(Arc::new(crate::MemoryStore::new()))
         }
-        "redis" | "rediss" => connect_redis(url).await,
-        "postgres" | "postgresql" => connect_postgres(url).await,
-        "sqlite" => connect_sqlite(url).await,
+        "redis" | "rediss" => {
+            if opts.table.is_some() {
+                return refuse("table", "redis");
+            }
+            connect_redis(url, opts.prefix).await
+        }
+        "postgres" | "postgresql" => {
+            if opts.prefix.is_some() {
+                return refuse("prefix", "postgres");
+            }
+            connect_postgres(url, opts.table).await
+        }
+        "sqlite" => {
+            if opts.prefix.is_some() {
+                return refuse("prefix", "sqlite");
+            }
+            connect_sqlite(url, opts.table).await
+        }
         _ => Err(StoreError::new(format!(
             "unknown session store url scheme {:?} (expected memory, redis, rediss, postgres, postgresql or sqlite)",
             scheme.chars().take(16).collect::<String>()
@@ -131,33 +166,136 @@ pub async fn connect(url: &str) -> Result<Arc<dyn SessionStore>, StoreError> {
     }
 }
 
+/// Mitten's own settings carried in a store URL.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct UrlOptions {
+    prefix: Option<String>,
+    table: Option<String>,
+}
+
+/// Takes `prefix=` and `table=` out of the query string; every other
+/// parameter is kept byte for byte.
+fn split_options(url: &str) -> Result<(String, UrlOptions), StoreError> {
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url.to_owned(), UrlOptions::default()));
+    };
+    let mut opts = UrlOptions::default();
+    let mut kept = Vec::new();
+    for segment in query.split('&').filter(|s| !s.is_empty()) {
+        let (name, value) = form_urlencoded::parse(segment.as_bytes())
+            .next()
+            .unwrap_or_default();
+        let slot = match &*name {
+            "prefix" => &mut opts.prefix,
+            "table" => &mut opts.table,
+            _ => {
+                kept.push(segment);
+                continue;
+            }
+        };
+        if slot.replace(value.into_owned()).is_some() {
+            return Err(StoreError::new(format!(
+                "the `{name}` url parameter is given twice"
+            )));
+        }
+    }
+    let mut out = base.to_owned();
+    if !kept.is_empty() {
+        out.push('?');
+        out.push_str(&kept.join("&"));
+    }
+    Ok((out, opts))
+}
+
+/// Runs `store.delete_expired()` every `period` (first run after one
+/// period) until the handle is aborted; failures are logged and retried
+/// next period. For the SQL stores this is what removes expired rows (they
+/// are never returned before that either); for Redis it does nothing
+/// (Redis expires keys itself); for the memory store it sweeps. Needs a
+/// Tokio runtime.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), mitten::StoreError> {
+/// let store = mitten::stores::connect("sqlite://sessions.db").await?;
+/// let _cleanup = mitten::stores::spawn_cleanup(store.clone(), std::time::Duration::from_secs(300));
+/// # Ok(()) }
+/// ```
+pub fn spawn_cleanup(
+    store: Arc<dyn SessionStore>,
+    period: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match store.delete_expired().await {
+                Ok(n) => {
+                    tracing::debug!(target: "mitten::session", removed = n, "expired sessions removed")
+                }
+                Err(e) => {
+                    tracing::warn!(target: "mitten::session", error = %e, "session cleanup failed")
+                }
+            }
+        }
+    })
+}
+
 #[cfg(feature = "redis")]
-async fn connect_redis(url: &str) -> Result<Arc<dyn SessionStore>, StoreError> {
-    Ok(Arc::new(RedisStore::connect(url).await?))
+async fn connect_redis(
+    url: &str,
+    prefix: Option<String>,
+) -> Result<Arc<dyn SessionStore>, StoreError> {
+    let store = RedisStore::connect(url).await?;
+    Ok(Arc::new(match prefix {
+        Some(p) => store.with_prefix(p),
+        None => store,
+    }))
 }
 
 #[cfg(not(feature = "redis"))]
-async fn connect_redis(_: &str) -> Result<Arc<dyn SessionStore>, StoreError> {
+async fn connect_redis(_: &str, _: Option<String>) -> Result<Arc<dyn SessionStore>, StoreError> {
     Err(not_enabled("redis"))
 }
 
 #[cfg(feature = "postgres")]
-async fn connect_postgres(url: &str) -> Result<Arc<dyn SessionStore>, StoreError> {
-    Ok(Arc::new(PostgresStore::connect(url).await?))
+async fn connect_postgres(
+    url: &str,
+    table: Option<String>,
+) -> Result<Arc<dyn SessionStore>, StoreError> {
+    // Validate the table before dialling anything.
+    if let Some(t) = &table {
+        sql::validate_table(t)?;
+    }
+    let store = PostgresStore::connect(url).await?;
+    Ok(Arc::new(match table {
+        Some(t) => store.with_table(&t)?,
+        None => store,
+    }))
 }
 
 #[cfg(not(feature = "postgres"))]
-async fn connect_postgres(_: &str) -> Result<Arc<dyn SessionStore>, StoreError> {
+async fn connect_postgres(_: &str, _: Option<String>) -> Result<Arc<dyn SessionStore>, StoreError> {
     Err(not_enabled("postgres"))
 }
 
 #[cfg(feature = "sqlite")]
-async fn connect_sqlite(url: &str) -> Result<Arc<dyn SessionStore>, StoreError> {
-    Ok(Arc::new(SqliteStore::connect(url).await?))
+async fn connect_sqlite(
+    url: &str,
+    table: Option<String>,
+) -> Result<Arc<dyn SessionStore>, StoreError> {
+    if let Some(t) = &table {
+        sql::validate_table(t)?;
+    }
+    let store = SqliteStore::connect(url).await?;
+    Ok(Arc::new(match table {
+        Some(t) => store.with_table(&t)?,
+        None => store,
+    }))
 }
 
 #[cfg(not(feature = "sqlite"))]
-async fn connect_sqlite(_: &str) -> Result<Arc<dyn SessionStore>, StoreError> {
+async fn connect_sqlite(_: &str, _: Option<String>) -> Result<Arc<dyn SessionStore>, StoreError> {
     Err(not_enabled("sqlite"))
 }
 
@@ -184,6 +322,48 @@ pub(crate) fn decode_data(text: &str) -> Result<SessionData, StoreError> {
 
 #[cfg(test)]
 mod tests {
+    use super::{split_options, UrlOptions};
+
+    #[test]
+    fn mitten_options_leave_the_url_and_the_rest_stays() {
+        let (url, o) = split_options("redis://h:1/2?prefix=app%3As%3A&protocol=resp3").unwrap();
+        assert_eq!(url, "redis://h:1/2?protocol=resp3");
+        assert_eq!(o.prefix.as_deref(), Some("app:s:"));
+        let (url, o) = split_options("postgres://u:p%3F@h/db?sslmode=disable&table=t1").unwrap();
+        assert_eq!(url, "postgres://u:p%3F@h/db?sslmode=disable");
+        assert_eq!(o.table.as_deref(), Some("t1"));
+        let (url, o) = split_options("sqlite::memory:").unwrap();
+        assert_eq!(
+            (url.as_str(), o),
+            ("sqlite::memory:", UrlOptions::default())
+        );
+        let (url, _) = split_options("sqlite://x.db?table=s").unwrap();
+        assert_eq!(url, "sqlite://x.db");
+        assert!(split_options("redis://h?prefix=a&prefix=b").is_err());
+    }
+
+    #[tokio::test]
+    async fn options_must_fit_the_store() {
+        for url in [
+            "memory?prefix=x",
+            "sqlite::memory:?prefix=x",
+            "redis://127.0.0.1:1?table=t",
+            "postgres://127.0.0.1:1/x?prefix=p",
+        ] {
+            let err = super::connect(url).await.err().expect(url).to_string();
+            assert!(err.contains("does not apply"), "{url}: {err}");
+        }
+        #[cfg(feature = "sqlite")]
+        {
+            let err = super::connect("sqlite::memory:?table=x;drop")
+                .await
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(err.contains("invalid session table name"), "{err}");
+        }
+    }
+
     #[tokio::test]
     async fn connect_picks_by_scheme() {
         assert!(super::connect("memory").await.is_ok());

@@ -8,8 +8,10 @@ use crate::session::store::{Record, StoreError};
 /// The table used unless `with_table` says otherwise.
 pub const DEFAULT_TABLE: &str = "mitten_sessions";
 
-/// Longest accepted table name (PostgreSQL's identifier limit).
-const MAX_TABLE_LEN: usize = 63;
+/// Longest accepted table name: PostgreSQL's identifier limit (63) less
+/// the `_expires` of the index name, so two long names can never share a
+/// truncated index name.
+const MAX_TABLE_LEN: usize = 55;
 
 /// Accepts `[A-Za-z_][A-Za-z0-9_]{0,62}`: the name is spliced into SQL, so
 /// nothing else gets through.
@@ -23,7 +25,7 @@ pub(crate) fn validate_table(name: &str) -> Result<(), StoreError> {
         || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
     {
         return Err(StoreError::new(
-            "invalid session table name: use 1 to 63 ASCII letters, digits or underscores, not starting with a digit",
+            "invalid session table name: use 1 to 55 ASCII letters, digits or underscores, not starting with a digit",
         ));
     }
     Ok(())
@@ -152,7 +154,7 @@ mod tests {
 
     #[test]
     fn table_names_are_validated() {
-        for ok in ["mitten_sessions", "_t", "A1", &"a".repeat(63)] {
+        for ok in ["mitten_sessions", "_t", "A1", &"a".repeat(55)] {
             assert!(validate_table(ok).is_ok(), "{ok}");
         }
         for bad in [
@@ -164,7 +166,7 @@ mod tests {
             "s.t",
             "\"t\"",
             "tä",
-            &"a".repeat(64),
+            &"a".repeat(56),
         ] {
             assert!(validate_table(bad).is_err(), "{bad}");
         }

@@ -100,7 +100,7 @@ impl SqliteStore {
         }
     }
 
-    /// Keeps sessions in `table` (default `mitten_sessions`): 1 to 63
+    /// Keeps sessions in `table` (default `mitten_sessions`): 1 to 55
     /// ASCII letters, digits or underscores, not starting with a digit.
     pub fn with_table(mut self, table: &str) -> Result<Self, StoreError> {
         validate_table(table)?;

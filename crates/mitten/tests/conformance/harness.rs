@@ -70,6 +70,26 @@ pub fn unique() -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// For tests that look into the backend by other means.
+pub struct NoInspect;
+
+#[async_trait]
+impl Inspect for NoInspect {
+    async fn raw_keys(&self) -> Vec<String> {
+        Vec::new()
+    }
+    async fn dump(&self) -> String {
+        String::new()
+    }
+    async fn cleanup(&self) -> u64 {
+        0
+    }
+    fn keeps_expired_until_cleanup(&self) -> bool {
+        false
+    }
+    async fn teardown(&self) {}
+}
+
 // ---- memory ---------------------------------------------------------------
 
 struct MemoryInspect(Arc<MemoryStore>);
@@ -219,7 +239,7 @@ pub fn postgres_url() -> String {
 }
 
 #[cfg(feature = "postgres")]
-struct PgInspect(mitten::stores::PostgresStore);
+pub struct PgInspect(pub mitten::stores::PostgresStore);
 
 #[cfg(feature = "postgres")]
 #[async_trait]
