@@ -137,8 +137,9 @@ impl DemoConfig {
 }
 
 /// Opens the session store named by a `--store` value: `memory`,
-/// `redis://…`, `postgres://…`, `sqlite://PATH` or `sqlite::memory:`. The
-/// error never repeats the URL (it may carry a password).
+/// `redis://…`, `postgres://…`, `sqlite://PATH` or `sqlite::memory:`, with
+/// `?prefix=` (Redis) or `?table=` (SQL) as [`mitten::stores::connect`]
+/// reads them. The error never repeats the URL (it may carry a password).
 pub async fn open_store(url: &str) -> Result<Arc<dyn SessionStore>, String> {
     if url.eq_ignore_ascii_case("memory") {
         return Ok(Arc::new(MemoryStore::new()));

@@ -23,7 +23,10 @@ struct Args {
     listen: SocketAddr,
 
     /// Session store: `memory`, `redis://…`, `postgres://…`, `sqlite://PATH`
-    /// or `sqlite::memory:`.
+    /// or `sqlite::memory:`. Mitten's own URL parameters: `?prefix=` (Redis
+    /// key prefix, default `mitten:session:`) and `?table=` (SQL table,
+    /// default `mitten_sessions`), e.g.
+    /// `redis://127.0.0.1:6379/?prefix=demo:session:`.
     #[arg(long, env = "MITTEN_DEMO_STORE", default_value = "memory")]
     store: String,
 
@@ -112,6 +115,9 @@ fn positive_secs(s: &str) -> Result<Duration, String> {
     }
 }
 
+/// How often expired sessions are removed from the store.
+const CLEANUP_PERIOD: Duration = Duration::from_secs(300);
+
 /// Bad configuration: the same exit code clap uses for bad flags.
 const EXIT_USAGE: u8 = 2;
 
@@ -146,6 +152,9 @@ async fn main() -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
+    // Expired SQL rows are never served, but only this removes them (for
+    // Redis it does nothing: Redis expires keys itself).
+    let _cleanup = mitten::stores::spawn_cleanup(store.clone(), CLEANUP_PERIOD);
     let mut config = DemoConfig::new(secret_key);
     config.fallback_keys = args
         .fallback_key

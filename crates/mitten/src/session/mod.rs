@@ -21,6 +21,7 @@
 pub(crate) mod id;
 pub mod memory;
 pub mod store;
+mod turns;
 
 use std::sync::{Arc, Mutex as SyncMutex};
 use std::time::Duration;
@@ -694,9 +695,25 @@ impl Session {
         // Set when a compare-and-set lost: the key to re-read before the
         // next try.
         let mut stale: Option<StoreKey> = None;
+        // Writers of this session in this process go one at a time (see
+        // `turns`); one that had to wait re-reads before its first try.
+        let current = lock_ids(&self.shared.ids).current;
+        let _turn = match (st.load, current) {
+            (Load::Present { .. }, Some(id)) => {
+                let key = self.key_for(&id);
+                let (turn, waited) = turns::take(&key).await;
+                if waited {
+                    stale = Some(key);
+                }
+                Some(turn)
+            }
+            _ => None,
+        };
         for attempt in 0..attempts {
-            if attempt > 0 {
-                backoff(attempt).await;
+            // The first retry is at once (the writer that won is done); only
+            // later ones, which lose to other instances, back off.
+            if attempt > 1 {
+                backoff(attempt - 1).await;
             }
             // Re-read after the pause, not before it: the version tried is
             // then one round trip old, not one pause old, so a crowd of

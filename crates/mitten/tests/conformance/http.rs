@@ -19,7 +19,7 @@ use sha2::Digest;
 use tokio::sync::Notify;
 
 use super::harness::Harness;
-use super::wrappers::{Colliding, Counting};
+use super::wrappers::{Colliding, Counting, Meddling};
 use crate::common::{self, assert_security_headers, req, send, Resp, COOKIE};
 
 /// Two-way handshake between a test and a handler that is mid-request.
@@ -324,6 +324,39 @@ pub async fn concurrent_updates_of_one_key_lose_nothing(h: &Harness) {
     );
     assert_eq!(statuses.get(&200), Some(&N), "{}: {statuses:?}", h.name);
     assert_eq!(r.body, N.to_string(), "{}: lost updates", h.name);
+}
+
+pub async fn a_write_from_another_instance_is_replayed_on_not_lost(h: &Harness) {
+    // Requests in one process take turns; the compare-and-set is what
+    // protects against writers elsewhere. Here one writes between this
+    // request's read and its save.
+    let meddling = Meddling::new(h.store.clone());
+    let (app, _) = app(meddling.clone(), common::builder());
+    let c = login(&app, "alice").await;
+    assert_eq!(get_with(&app, "/incr/n", Some(&c)).await.body, "1");
+    meddling.arm();
+    let r = get_with(&app, "/incr/n", Some(&c)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}: {r:?}", h.name);
+    use mitten::session::store::SaveOutcome::{Conflict, Saved};
+    assert_eq!(
+        *meddling.outcomes.lock().unwrap(),
+        vec![Saved, Conflict, Saved],
+        "{}: the save lost once, then replayed",
+        h.name
+    );
+    assert_eq!(
+        get_with(&app, "/get/n", Some(&c)).await.body,
+        "2",
+        "{}",
+        h.name
+    );
+    assert_eq!(
+        get_with(&app, "/get/other", Some(&c)).await.body,
+        "instance",
+        "{}: the other instance's write was overwritten",
+        h.name
+    );
+    assert_eq!(who(&app, &c).await, "alice");
 }
 
 pub async fn idle_timeout_expires_and_reads_keep_alive(h: &Harness) {

@@ -229,3 +229,71 @@ impl SessionStore for Colliding {
         self.inner.delete(key).await
     }
 }
+
+/// Plays another app instance: just before the next `save`, it writes the
+/// same session itself (adding `other = "instance"`), so that save loses
+/// its compare-and-set for real.
+pub struct Meddling {
+    inner: Arc<dyn SessionStore>,
+    armed: AtomicBool,
+    pub outcomes: Mutex<Vec<SaveOutcome>>,
+}
+
+impl Meddling {
+    pub fn new(inner: Arc<dyn SessionStore>) -> Arc<Self> {
+        Arc::new(Self {
+            inner,
+            armed: AtomicBool::new(false),
+            outcomes: Mutex::new(Vec::new()),
+        })
+    }
+
+    pub fn arm(&self) {
+        self.armed.store(true, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl SessionStore for Meddling {
+    async fn load(&self, key: &StoreKey) -> Result<Option<Record>, StoreError> {
+        self.inner.load(key).await
+    }
+    async fn create(&self, key: &StoreKey, record: &Record) -> Result<bool, StoreError> {
+        self.inner.create(key, record).await
+    }
+    async fn save(
+        &self,
+        key: &StoreKey,
+        record: &Record,
+        expected_version: u64,
+    ) -> Result<SaveOutcome, StoreError> {
+        if self.armed.swap(false, Ordering::SeqCst) {
+            let mut theirs = self.inner.load(key).await?.expect("session exists");
+            theirs
+                .data
+                .insert("other".into(), serde_json::json!("instance"));
+            let expected = theirs.version;
+            theirs.version += 1;
+            let o = self.inner.save(key, &theirs, expected).await?;
+            assert_eq!(o, SaveOutcome::Saved, "the meddling write");
+        }
+        let o = self.inner.save(key, record, expected_version).await?;
+        self.outcomes.lock().unwrap().push(o);
+        Ok(o)
+    }
+    async fn rename(
+        &self,
+        from: &StoreKey,
+        to: &StoreKey,
+        record: &Record,
+        expected_version: u64,
+    ) -> Result<RenameOutcome, StoreError> {
+        self.inner.rename(from, to, record, expected_version).await
+    }
+    async fn touch(&self, key: &StoreKey, expires_at_ms: u64) -> Result<(), StoreError> {
+        self.inner.touch(key, expires_at_ms).await
+    }
+    async fn delete(&self, key: &StoreKey) -> Result<(), StoreError> {
+        self.inner.delete(key).await
+    }
+}
