@@ -455,7 +455,9 @@ impl Session {
     /// Read-modify-write of one key that loses nothing under concurrency:
     /// if another request changed the session first, `f` runs again on the
     /// newest stored value before saving. `f` may therefore run more than
-    /// once, and must be free of side effects.
+    /// once, and must be free of side effects. The value returned is `f`'s
+    /// result on the data this request read; the value finally stored may
+    /// also hold concurrent requests' changes.
     ///
     /// ```
     /// # async fn h(session: mitten::Session) -> Result<(), mitten::SessionError> {

@@ -326,7 +326,7 @@ pub async fn concurrent_updates_of_one_key_lose_nothing(h: &Harness) {
     assert_eq!(r.body, N.to_string(), "{}: lost updates", h.name);
 }
 
-pub async fn a_write_from_another_instance_is_replayed_on_not_lost(h: &Harness) {
+pub async fn a_write_from_another_instance_is_replayed_not_lost(h: &Harness) {
     // Requests in one process take turns; the compare-and-set is what
     // protects against writers elsewhere. Here one writes between this
     // request's read and its save.

@@ -40,7 +40,7 @@ macro_rules! conformance_suite {
             late_save_after_destroy_is_refused_and_resurrects_nothing,
             concurrent_requests_changing_different_keys_all_survive,
             concurrent_updates_of_one_key_lose_nothing,
-            a_write_from_another_instance_is_replayed_on_not_lost,
+            a_write_from_another_instance_is_replayed_not_lost,
             idle_timeout_expires_and_reads_keep_alive,
             absolute_timeout_ends_even_an_active_session,
             forged_cookies_leave_the_store_empty_and_cost_no_round_trip,

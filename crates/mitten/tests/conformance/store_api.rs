@@ -224,7 +224,8 @@ pub async fn records_round_trip_exactly(h: &Harness) {
         "{}: large version compared wrongly",
         h.name
     );
-    // One below: must conflict, not be rounded into a match.
+    // The old version again (one below the stored one): a conflict, not a
+    // match by rounding.
     assert_eq!(
         s.save(&k, &next, rec.version).await.unwrap(),
         SaveOutcome::Conflict,
