@@ -63,7 +63,12 @@ pub fn unavailable(service: &str, test: &str, why: impl std::fmt::Display) -> Op
     None
 }
 
-/// 16 random bytes as hex: unique names for prefixes, tables and files.
+/// The store as the suite uses it: every error printed with its cause.
+fn logged(store: Arc<dyn SessionStore>) -> Arc<dyn SessionStore> {
+    Arc::new(super::wrappers::Logged(store))
+}
+
+/// 8 random bytes as 16 hex digits: unique names for prefixes, tables and files.
 pub fn unique() -> String {
     let mut b = [0u8; 8];
     getrandom::fill(&mut b).expect("os rng");
@@ -124,7 +129,7 @@ pub async fn memory(_test: &'static str) -> Option<Harness> {
     let store = Arc::new(MemoryStore::new());
     Some(Harness {
         name: "memory",
-        store: store.clone(),
+        store: logged(store.clone()),
         inspect: Box::new(MemoryInspect(store)),
     })
 }
@@ -225,7 +230,7 @@ pub async fn redis(test: &'static str) -> Option<Harness> {
         .expect("second redis connection");
     Some(Harness {
         name: "redis",
-        store: Arc::new(store),
+        store: logged(Arc::new(store)),
         inspect: Box::new(RedisInspect { conn, prefix }),
     })
 }
@@ -295,7 +300,7 @@ pub async fn postgres(test: &'static str) -> Option<Harness> {
         .unwrap();
     Some(Harness {
         name: "postgres",
-        store: Arc::new(store.clone()),
+        store: logged(Arc::new(store.clone())),
         inspect: Box::new(PgInspect(store)),
     })
 }
@@ -359,7 +364,7 @@ pub async fn sqlite(test: &'static str) -> Option<Harness> {
         .expect("sqlite opens a temp file");
     Some(Harness {
         name: "sqlite",
-        store: Arc::new(store.clone()),
+        store: logged(Arc::new(store.clone())),
         inspect: Box::new(SqliteInspect(store, Some(path))),
     })
 }
@@ -372,7 +377,7 @@ pub async fn sqlite_memory(_test: &'static str) -> Option<Harness> {
         .expect("sqlite in memory");
     Some(Harness {
         name: "sqlite-memory",
-        store: Arc::new(store.clone()),
+        store: logged(Arc::new(store.clone())),
         inspect: Box::new(SqliteInspect(store, None)),
     })
 }

@@ -94,6 +94,16 @@ async fn slow_set(
     Ok("late write")
 }
 
+/// The store timeout of the suite's apps: generous, because these tests are
+/// about what the stores do, not how fast; a loaded 2-core CI machine must
+/// not turn a slow call into a 503. Time to fail is `tests/outage.rs`'s.
+const SUITE_STORE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The test key, plain-HTTP cookies, the suite's store timeout.
+pub fn builder() -> MittenBuilder {
+    common::builder().store_timeout(SUITE_STORE_TIMEOUT)
+}
+
 /// The suite's app on `store`, configured by `b`.
 pub fn app(store: Arc<dyn SessionStore>, b: MittenBuilder) -> (Router, Arc<Gate>) {
     let gate = Arc::new(Gate::default());
@@ -114,7 +124,7 @@ pub fn app(store: Arc<dyn SessionStore>, b: MittenBuilder) -> (Router, Arc<Gate>
 }
 
 pub fn default_app(h: &Harness) -> Router {
-    app(h.store.clone(), common::builder()).0
+    app(h.store.clone(), builder()).0
 }
 
 /// `GET uri`, with the session cookie when given.
@@ -166,7 +176,7 @@ pub async fn login_read_logout_and_replay_is_anonymous(h: &Harness) {
 
 pub async fn forced_create_collision_retries_and_spares_the_other_session(h: &Harness) {
     let colliding = Colliding::new(h.store.clone());
-    let (app, _) = app(colliding.clone(), common::builder());
+    let (app, _) = app(colliding.clone(), builder());
     let victim = login(&app, "victim").await;
     let victim_key = h.inspect.raw_keys().await.pop().expect("victim stored");
 
@@ -188,7 +198,7 @@ pub async fn forced_create_collision_retries_and_spares_the_other_session(h: &Ha
 
 pub async fn forced_regenerate_collision_retries_and_spares_the_other_session(h: &Harness) {
     let colliding = Colliding::new(h.store.clone());
-    let (app, _) = app(colliding.clone(), common::builder());
+    let (app, _) = app(colliding.clone(), builder());
     let victim = login(&app, "victim").await;
     let victim_key = h.inspect.raw_keys().await.pop().expect("victim stored");
     let bob = login(&app, "bob").await;
@@ -224,7 +234,7 @@ pub async fn regenerate_kills_the_old_id_at_once(h: &Harness) {
 /// A request loads the session, another one ends it (`ending` is
 /// `/regen` or `/logout`), then the first one writes.
 async fn late_save_after(h: &Harness, ending: &str) {
-    let (app, gate) = app(h.store.clone(), common::builder());
+    let (app, gate) = app(h.store.clone(), builder());
     let c = login(&app, "alice").await;
     let slow = {
         let (app, c) = (app.clone(), c.clone());
@@ -296,7 +306,7 @@ pub async fn concurrent_requests_changing_different_keys_all_survive(h: &Harness
 pub async fn concurrent_updates_of_one_key_lose_nothing(h: &Harness) {
     const N: usize = 200;
     let counting = Counting::new(h.store.clone());
-    let (app, _) = app(counting.clone(), common::builder());
+    let (app, _) = app(counting.clone(), builder());
     let c = login(&app, "alice").await;
     let before = counting.calls();
     let started = Instant::now();
@@ -331,7 +341,7 @@ pub async fn a_write_from_another_instance_is_replayed_not_lost(h: &Harness) {
     // protects against writers elsewhere. Here one writes between this
     // request's read and its save.
     let meddling = Meddling::new(h.store.clone());
-    let (app, _) = app(meddling.clone(), common::builder());
+    let (app, _) = app(meddling.clone(), builder());
     let c = login(&app, "alice").await;
     assert_eq!(get_with(&app, "/incr/n", Some(&c)).await.body, "1");
     meddling.arm();
@@ -361,7 +371,7 @@ pub async fn a_write_from_another_instance_is_replayed_not_lost(h: &Harness) {
 
 pub async fn idle_timeout_expires_and_reads_keep_alive(h: &Harness) {
     let idle = Duration::from_millis(2000);
-    let (app, _) = app(h.store.clone(), common::builder().idle_timeout(idle));
+    let (app, _) = app(h.store.clone(), builder().idle_timeout(idle));
     // Kept alive by reads (each read past a tenth of the window moves the
     // deadline), well past one idle window.
     let kept = login(&app, "kept").await;
@@ -385,7 +395,7 @@ pub async fn idle_timeout_expires_and_reads_keep_alive(h: &Harness) {
 pub async fn absolute_timeout_ends_even_an_active_session(h: &Harness) {
     let (app, _) = app(
         h.store.clone(),
-        common::builder()
+        builder()
             .idle_timeout(Duration::from_millis(2000))
             .absolute_timeout(Duration::from_millis(2500)),
     );
@@ -440,7 +450,7 @@ fn forged_cookie(i: usize, real: &str, foreign: &str) -> String {
 pub async fn forged_cookies_leave_the_store_empty_and_cost_no_round_trip(h: &Harness) {
     const N: usize = 10_000;
     let counting = Counting::new(h.store.clone());
-    let (app, _) = app(counting.clone(), common::builder());
+    let (app, _) = app(counting.clone(), builder());
     // A real cookie to tamper with, made on a throwaway store.
     let (other, _) = app_on_memory();
     let real = login(&other, "x").await;
@@ -475,7 +485,7 @@ pub async fn forged_cookies_leave_the_store_empty_and_cost_no_round_trip(h: &Har
 }
 
 fn app_on_memory() -> (Router, Arc<Gate>) {
-    app(Arc::new(mitten::MemoryStore::new()), common::builder())
+    app(Arc::new(mitten::MemoryStore::new()), builder())
 }
 
 pub async fn store_dump_holds_no_session_id(h: &Harness) {
@@ -516,7 +526,8 @@ pub async fn key_rotation_keeps_sessions_and_tolerates_stale_cookies(h: &Harness
         mitten::Mitten::builder()
             .secret_key(common::OTHER_KEY)
             .fallback_key(common::KEY)
-            .secure_cookies(false),
+            .secure_cookies(false)
+            .store_timeout(SUITE_STORE_TIMEOUT),
     );
     // First use with the old key: moved under the new key's hash, re-signed.
     let r = get_with(&rotated, "/whoami", Some(&old_cookie)).await;
@@ -548,7 +559,7 @@ pub async fn key_rotation_keeps_sessions_and_tolerates_stale_cookies(h: &Harness
 
 pub async fn round_trips_per_request_type(h: &Harness) {
     let counting = Counting::new(h.store.clone());
-    let (app, _) = app(counting.clone(), common::builder());
+    let (app, _) = app(counting.clone(), builder());
     let mut figures = Vec::new();
     let mut measure = |label: &'static str, calls: super::wrappers::Calls| {
         figures.push(format!("  {label}: {calls}"));

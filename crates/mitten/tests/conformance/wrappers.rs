@@ -297,3 +297,59 @@ impl SessionStore for Meddling {
         self.inner.delete(key).await
     }
 }
+
+/// Prints every store error with its cause chain (the 503 a test sees says
+/// only "store unavailable"), then passes it on.
+pub struct Logged(pub Arc<dyn SessionStore>);
+
+fn logged<T>(op: &str, r: Result<T, StoreError>) -> Result<T, StoreError> {
+    if let Err(e) = &r {
+        let mut chain = format!("{e}");
+        let mut src = std::error::Error::source(e);
+        while let Some(s) = src {
+            chain.push_str(&format!(": {s}"));
+            src = s.source();
+        }
+        eprintln!("[store error] {op}: {chain}");
+    }
+    r
+}
+
+#[async_trait]
+impl SessionStore for Logged {
+    async fn load(&self, key: &StoreKey) -> Result<Option<Record>, StoreError> {
+        logged("load", self.0.load(key).await)
+    }
+    async fn create(&self, key: &StoreKey, record: &Record) -> Result<bool, StoreError> {
+        logged("create", self.0.create(key, record).await)
+    }
+    async fn save(
+        &self,
+        key: &StoreKey,
+        record: &Record,
+        expected_version: u64,
+    ) -> Result<SaveOutcome, StoreError> {
+        logged("save", self.0.save(key, record, expected_version).await)
+    }
+    async fn rename(
+        &self,
+        from: &StoreKey,
+        to: &StoreKey,
+        record: &Record,
+        expected_version: u64,
+    ) -> Result<RenameOutcome, StoreError> {
+        logged(
+            "rename",
+            self.0.rename(from, to, record, expected_version).await,
+        )
+    }
+    async fn touch(&self, key: &StoreKey, expires_at_ms: u64) -> Result<(), StoreError> {
+        logged("touch", self.0.touch(key, expires_at_ms).await)
+    }
+    async fn delete(&self, key: &StoreKey) -> Result<(), StoreError> {
+        logged("delete", self.0.delete(key).await)
+    }
+    async fn delete_expired(&self) -> Result<u64, StoreError> {
+        logged("delete_expired", self.0.delete_expired().await)
+    }
+}
