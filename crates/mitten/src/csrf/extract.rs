@@ -138,13 +138,35 @@ pub(crate) async fn multipart_token(
             Err(_) => return Err(Rejection::MalformedBody),
         };
         // A file part is never a token, whatever its name.
-        let is_token = field.name() == Some(FORM_FIELD) && field.file_name().is_none();
+        let is_token = field.name() == Some(FORM_FIELD)
+            && field.file_name().is_none()
+            && !is_file_part(field.headers());
         let bytes = field.bytes().await.map_err(|_| Rejection::MalformedBody)?;
         if is_token {
             found = one(found, bytes.to_vec())?;
         }
     }
     Ok(found)
+}
+
+/// True unless the part has exactly one `Content-Disposition` and it has no
+/// `filename` parameter in any spelling. multer only recognises a lowercase
+/// `filename=`; parameter names are case-insensitive (RFC 7578, RFC 6266)
+/// and `filename*=` is the RFC 8187 form, so `FILENAME="t.txt"` or
+/// `filename*=UTF-8''t.txt` would otherwise pass a file part off as a text
+/// field. A quoted value that merely contains `; filename` makes the part
+/// count as a file too: that errs on the side of not reading a token.
+fn is_file_part(headers: &HeaderMap) -> bool {
+    let mut dispositions = headers.get_all(header::CONTENT_DISPOSITION).iter();
+    let (Some(cd), None) = (dispositions.next(), dispositions.next()) else {
+        return true;
+    };
+    cd.as_bytes().split(|&b| b == b';').skip(1).any(|param| {
+        let param = param.trim_ascii_start();
+        param.len() >= 8
+            && param[..8].eq_ignore_ascii_case(b"filename")
+            && matches!(param[8..].trim_ascii_start().first(), Some(b'=' | b'*'))
+    })
 }
 
 #[cfg(test)]
@@ -176,6 +198,27 @@ mod tests {
         assert_eq!(
             multipart_token(Bytes::from_static(b"garbage"), "B".into()).await,
             Err(Rejection::MalformedBody)
+        );
+    }
+
+    #[tokio::test]
+    async fn multipart_token_in_a_file_part_spelled_filename_star_or_uppercase_is_not_read() {
+        for disposition in [
+            "name=\"_csrf_token\"; filename*=UTF-8''t.txt",
+            "name=\"_csrf_token\"; FILENAME=\"t.txt\"",
+            "name=\"_csrf_token\"; FileName = \"t.txt\"",
+        ] {
+            let body = format!(
+                "--B\r\nContent-Disposition: form-data; {disposition}\r\n\r\ntok\r\n--B--\r\n"
+            );
+            let t = multipart_token(Bytes::from(body), "B".into()).await;
+            assert_eq!(t, Ok(None), "{disposition}");
+        }
+        // A name that merely ends in "filename" is not a filename parameter.
+        let body = "--B\r\nContent-Disposition: form-data; name=\"_csrf_token\"; myfilename=x\r\n\r\ntok\r\n--B--\r\n";
+        assert_eq!(
+            multipart_token(Bytes::from(body), "B".into()).await,
+            Ok(Some(b"tok".to_vec()))
         );
     }
 }
