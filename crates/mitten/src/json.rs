@@ -20,6 +20,7 @@
 
 use http::{header, HeaderMap, HeaderValue};
 
+use crate::csrf::origin::single;
 use crate::rejection::Rejection;
 
 /// Request headers the JSON guard reads (for `Vary`).
@@ -31,6 +32,10 @@ pub(crate) const VARY: [&str; 4] = [
 ];
 
 pub(crate) fn check(headers: &HeaderMap) -> Result<(), Rejection> {
+    // A repeated header is ambiguous: refused, never read as its first value.
+    if VARY.iter().any(|n| single(headers, *n).is_err()) {
+        return Err(Rejection::JsonNotFetch);
+    }
     let get = |n: &str| headers.get(n).map(HeaderValue::as_bytes);
     // Anything Fetch Metadata says against us wins over X-Requested-With.
     match get("sec-fetch-site") {
@@ -107,6 +112,10 @@ mod tests {
             ("x-requested-with", "XMLHttpRequest")
         ]))
         .is_err());
+        let mut twice = h(&[("x-requested-with", "XMLHttpRequest")]);
+        twice.append("sec-fetch-dest", HeaderValue::from_static("empty"));
+        twice.append("sec-fetch-dest", HeaderValue::from_static("script"));
+        assert!(check(&twice).is_err(), "repeated Sec-Fetch-Dest");
         assert!(check(&h(&[
             ("sec-fetch-site", "cross-site"),
             ("sec-fetch-mode", "cors"),

@@ -3,7 +3,8 @@
 //! parsed, normalised `(scheme, host, port)` triples, never as prefixes, and
 //! the scheme always matters.
 
-use http::{header, HeaderMap};
+use http::header::{self, AsHeaderName};
+use http::{HeaderMap, HeaderValue};
 
 use crate::rejection::Rejection;
 
@@ -172,6 +173,21 @@ impl TrustedOrigin {
     }
 }
 
+/// The one value of a request header, `Err` when it is repeated. A header
+/// that decides a security check and arrives twice is ambiguous (which one
+/// would a proxy, a browser or the handler have meant?), so callers refuse.
+pub(crate) fn single<K: AsHeaderName>(
+    headers: &HeaderMap,
+    name: K,
+) -> Result<Option<&HeaderValue>, ()> {
+    let mut values = headers.get_all(name).iter();
+    match (values.next(), values.next()) {
+        (v, None) => Ok(v),
+        (Some(_), Some(_)) => Err(()),
+        (None, Some(_)) => unreachable!("an iterator yields in order"),
+    }
+}
+
 /// The origin layer. `own` is the configured app origin; without one, the
 /// request's `Host` is the app's host, in `scheme` when it is known.
 pub(crate) fn check(
@@ -181,7 +197,8 @@ pub(crate) fn check(
     own: Option<&Origin>,
     trusted: &[TrustedOrigin],
 ) -> Result<(), Rejection> {
-    match headers.get("sec-fetch-site").map(|v| v.as_bytes()) {
+    let site = single(headers, "sec-fetch-site").map_err(|()| Rejection::InvalidFetchMetadata)?;
+    match site.map(HeaderValue::as_bytes) {
         None | Some(b"same-origin") | Some(b"none") => {}
         Some(b"cross-site") | Some(b"same-site") => return Err(Rejection::CrossSiteRequest),
         Some(_) => return Err(Rejection::InvalidFetchMetadata),
@@ -193,11 +210,7 @@ pub(crate) fn check(
         };
         is_own || trusted.iter().any(|t| t.matches(o))
     };
-    let mut origins = headers.get_all(header::ORIGIN).iter();
-    if let Some(value) = origins.next() {
-        if origins.next().is_some() {
-            return Err(Rejection::OriginMismatch);
-        }
+    if let Some(value) = single(headers, header::ORIGIN).map_err(|()| Rejection::OriginMismatch)? {
         let value = value.to_str().map_err(|_| Rejection::OriginMismatch)?;
         if value.trim() == "null" {
             return Err(Rejection::NullOrigin);
@@ -207,7 +220,9 @@ pub(crate) fn check(
             _ => Err(Rejection::OriginMismatch),
         };
     }
-    if let Some(referer) = headers.get(header::REFERER) {
+    if let Some(referer) =
+        single(headers, header::REFERER).map_err(|()| Rejection::RefererMismatch)?
+    {
         let ok = referer
             .to_str()
             .ok()
@@ -225,7 +240,6 @@ pub(crate) fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::HeaderValue;
 
     fn h(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
         let mut m = HeaderMap::new();
@@ -268,6 +282,30 @@ mod tests {
         assert!(TrustedOrigin::parse("https://*.com").is_err());
         assert!(TrustedOrigin::parse("null").is_err());
         assert!(TrustedOrigin::parse("https://a.example/").is_err());
+    }
+
+    #[test]
+    fn repeated_fetch_metadata_origin_or_referer_is_refused() {
+        let own = Origin::parse("https://a.example").unwrap();
+        for pairs in [
+            [
+                ("sec-fetch-site", "same-origin"),
+                ("sec-fetch-site", "cross-site"),
+            ],
+            [
+                ("origin", "https://a.example"),
+                ("origin", "https://a.example"),
+            ],
+            [
+                ("referer", "https://a.example/"),
+                ("referer", "https://evil.test/"),
+            ],
+        ] {
+            assert!(
+                check(&h(&pairs), None, Some(&own), &[]).is_err(),
+                "{pairs:?}"
+            );
+        }
     }
 
     #[test]
