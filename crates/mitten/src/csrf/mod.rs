@@ -5,8 +5,9 @@
 //! checks before the handler runs:
 //!
 //! 1. **Origin**: Fetch Metadata `Sec-Fetch-Site` must not be
-//!    `cross-site` or `same-site`; an `Origin` (or, without one, a
-//!    `Referer`) must be the app's own origin or a trusted origin.
+//!    `cross-site` or `same-site` unless the `Origin` is a trusted origin;
+//!    an `Origin` (or, without one, a `Referer`) must be the app's own
+//!    origin or a trusted origin.
 //! 2. **Token**: a token bound to the session, from
 //!    the `X-CSRF-Token` header or the `_csrf_token` field of an urlencoded or
 //!    multipart form, never from the query string.

@@ -200,7 +200,20 @@ pub(crate) fn check(
     let site = single(headers, "sec-fetch-site").map_err(|()| Rejection::InvalidFetchMetadata)?;
     match site.map(HeaderValue::as_bytes) {
         None | Some(b"same-origin") | Some(b"none") => {}
-        Some(b"cross-site") | Some(b"same-site") => return Err(Rejection::CrossSiteRequest),
+        Some(b"cross-site") | Some(b"same-site") => {
+            // Another origin sent this, says the browser: only one the app
+            // explicitly trusts may. Every modern browser sends this header,
+            // so without this trusted origins would only work for old ones.
+            let sender = single(headers, header::ORIGIN)
+                .ok()
+                .flatten()
+                .and_then(|v| v.to_str().ok())
+                .and_then(Origin::parse);
+            return match sender {
+                Some(o) if trusted.iter().any(|t| t.matches(&o)) => Ok(()),
+                _ => Err(Rejection::CrossSiteRequest),
+            };
+        }
         Some(_) => return Err(Rejection::InvalidFetchMetadata),
     }
     let allowed = |o: &Origin| {
@@ -302,9 +315,52 @@ mod tests {
             ],
         ] {
             assert!(
-                check(&h(&pairs), None, Some(&own), &[]).is_err(),
+                check(&h(&pairs), None, None, Some(&own), &[]).is_err(),
                 "{pairs:?}"
             );
+        }
+    }
+
+    #[test]
+    fn trusted_origin_passes_although_fetch_metadata_says_same_site_or_cross_site() {
+        let own = Origin::parse("https://app.example.com").unwrap();
+        let trusted = [TrustedOrigin::parse("https://admin.example.com").unwrap()];
+        for site in ["same-site", "cross-site"] {
+            let ok = h(&[
+                ("sec-fetch-site", site),
+                ("origin", "https://admin.example.com"),
+            ]);
+            assert_eq!(
+                check(&ok, None, None, Some(&own), &trusted),
+                Ok(()),
+                "{site}"
+            );
+            for bad in [
+                "https://other.example.com",
+                "http://admin.example.com",
+                "null",
+            ] {
+                let r = h(&[("sec-fetch-site", site), ("origin", bad)]);
+                assert!(
+                    check(&r, None, None, Some(&own), &trusted).is_err(),
+                    "{site} {bad}"
+                );
+            }
+            // Neither the app's own origin nor a missing Origin is enough
+            // against Fetch Metadata that says another site sent it.
+            let own_origin = h(&[
+                ("sec-fetch-site", site),
+                ("origin", "https://app.example.com"),
+            ]);
+            assert!(check(&own_origin, None, None, Some(&own), &trusted).is_err());
+            assert!(check(
+                &h(&[("sec-fetch-site", site)]),
+                None,
+                None,
+                Some(&own),
+                &trusted
+            )
+            .is_err());
         }
     }
 
