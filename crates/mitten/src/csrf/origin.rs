@@ -43,11 +43,16 @@ pub(crate) fn split_authority(authority: &str) -> Option<(String, Option<u16>)> 
             None => (authority.to_ascii_lowercase(), None),
         }
     };
+    // A name is dot-separated non-empty labels: `..example.com` or
+    // `.example.com` would otherwise end with a wildcard's `.example.com`.
     let valid_host = !host.is_empty()
         && (host.starts_with('[')
-            || host
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'*'));
+            || host.split('.').all(|label| {
+                !label.is_empty()
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'*')
+            }));
     valid_host.then_some((host, port))
 }
 
@@ -279,6 +284,10 @@ mod tests {
             "https://a.example:99999",
             "a.example",
             "https://*.a.example",
+            "https://a..example",
+            "https://.a.example",
+            "https://a.example.",
+            "https://.",
         ] {
             assert_eq!(Origin::parse(bad), None, "{bad}");
         }
@@ -292,6 +301,9 @@ mod tests {
         assert!(!t.matches(&Origin::parse("https://example.com").unwrap()));
         assert!(!t.matches(&Origin::parse("https://a.example.com:8443").unwrap()));
         assert!(!t.matches(&Origin::parse("https://evilexample.com").unwrap()));
+        // Empty labels are not a subdomain.
+        assert_eq!(Origin::parse("https://..example.com"), None);
+        assert!(TrustedOrigin::parse("https://*..example.com").is_err());
         assert!(TrustedOrigin::parse("https://*.com").is_err());
         assert!(TrustedOrigin::parse("null").is_err());
         assert!(TrustedOrigin::parse("https://a.example/").is_err());
