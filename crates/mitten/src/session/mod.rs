@@ -49,7 +49,7 @@ pub enum SessionError {
     Store(#[from] StoreError),
     /// A value could not be (de)serialized.
     #[error("session value could not be (de)serialized: {0}")]
-    Serde(#[from] serde_json::Error),
+    Serde(SerdeError),
     /// The session data would exceed the configured size limit.
     #[error("session data would be {size} bytes, over the {limit}-byte limit")]
     TooLarge {
@@ -98,6 +98,51 @@ impl IntoResponse for SessionError {
             Self::Serde(_) | Self::Random | Self::MissingLayer => "internal error",
         };
         (status, body).into_response()
+    }
+}
+
+/// Why a session value could not be (de)serialized, without the value.
+///
+/// serde's own messages quote the offending data (`invalid type: string
+/// "…", expected u64`), and session data may be secret, so `Display` and
+/// `Debug` give only the category and position. The full error is
+/// [`into_inner`](Self::into_inner) for code that knows the data is safe
+/// to show.
+pub struct SerdeError(serde_json::Error);
+
+impl SerdeError {
+    /// The kind of failure (`Data` for a type mismatch).
+    pub fn classify(&self) -> serde_json::error::Category {
+        self.0.classify()
+    }
+
+    /// The underlying error; its message may contain session data.
+    pub fn into_inner(self) -> serde_json::Error {
+        self.0
+    }
+}
+
+impl std::fmt::Display for SerdeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?} error", self.0.classify())?;
+        if self.0.line() > 0 {
+            write!(f, " at line {}, column {}", self.0.line(), self.0.column())?;
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for SerdeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SerdeError({self})")
+    }
+}
+
+impl std::error::Error for SerdeError {}
+
+impl From<serde_json::Error> for SessionError {
+    fn from(e: serde_json::Error) -> Self {
+        Self::Serde(SerdeError(e))
     }
 }
 
@@ -825,4 +870,23 @@ async fn backoff(attempt: u32) {
         .unwrap_or(0);
     let ms = u64::from(r) % (cap + 1);
     tokio::time::sleep(Duration::from_millis(ms)).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn type_error_on_session_data_never_quotes_the_data_in_its_message() {
+        let secret = Value::String("hunter2-session-secret".into());
+        let e: SessionError = serde_json::from_value::<u64>(secret).unwrap_err().into();
+        for shown in [e.to_string(), format!("{e:?}")] {
+            assert!(!shown.contains("hunter2"), "{shown}");
+            assert!(shown.contains("Data error"), "{shown}");
+        }
+        let SessionError::Serde(inner) = e else {
+            panic!("not a serde error")
+        };
+        assert!(inner.into_inner().to_string().contains("hunter2"));
+    }
 }
