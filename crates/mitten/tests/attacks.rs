@@ -28,5 +28,7 @@ mod secrets_in_logs;
 mod token_binding;
 
 // Sessions
+#[path = "attacks/cookie_attributes.rs"]
+mod cookie_attributes;
 #[path = "attacks/fixation.rs"]
 mod fixation;
