@@ -31,8 +31,7 @@ use crate::csrf::{origin, token};
 use crate::headers::{self, CompiledHeaders, FrameOptions, ResponseCtx};
 use crate::rejection::Rejection;
 use crate::report::Report;
-use crate::session::id::SessionId;
-use crate::session::{CookieId, Outcome, Session};
+use crate::session::{cookie, CookieId, Outcome, Session};
 use crate::{host, json};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -217,7 +216,7 @@ where
     let (session, owned, body) = match outer_session {
         Some(s) => (s, false, Body::new(body)),
         None => {
-            let cookie = read_cookie(&parts.headers, &cfg);
+            let cookie = cookie::read(&parts.headers, &cfg.session.cookie_name, &cfg.keys);
             let body = if needs_check(&parts.method, &parts.uri, &parts.headers)
                 && !rules.is_some_and(|r| r.csrf_exempt)
             {
@@ -371,44 +370,6 @@ fn needs_check(method: &Method, uri: &http::Uri, headers: &HeaderMap) -> bool {
         || uri.query().is_some_and(|q| {
             form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k.eq_ignore_ascii_case("_method"))
         })
-}
-
-/// The session cookie, verified. Several different values (a cookie tossed
-/// in from a sibling domain next to ours) are ambiguous: none is adopted.
-fn read_cookie(headers: &HeaderMap, cfg: &Config) -> CookieId {
-    let name = cfg.session.cookie_name.as_str();
-    let mut value: Option<&str> = None;
-    for h in headers.get_all(header::COOKIE) {
-        let Ok(s) = std::str::from_utf8(h.as_bytes()) else {
-            continue;
-        };
-        for pair in s.split(';') {
-            let Some((k, v)) = pair.split_once('=') else {
-                continue;
-            };
-            if k.trim() != name {
-                continue;
-            }
-            let v = v.trim();
-            match value {
-                Some(prev) if prev != v => {
-                    tracing::warn!(target: "mitten::session", "several different session cookies: none adopted");
-                    return CookieId::Invalid;
-                }
-                _ => value = Some(v),
-            }
-        }
-    }
-    let Some(v) = value else {
-        return CookieId::Absent;
-    };
-    match SessionId::from_cookie_value(v, &cfg.keys, name) {
-        Some((id, key_index)) => CookieId::Valid(id, key_index),
-        None => {
-            tracing::info!(target: "mitten::session", "session cookie failed verification: not adopted");
-            CookieId::Invalid
-        }
-    }
 }
 
 /// Both CSRF layers. A report-only layer's failure is reported and the

@@ -30,5 +30,7 @@ mod token_binding;
 // Sessions
 #[path = "attacks/cookie_attributes.rs"]
 mod cookie_attributes;
+#[path = "attacks/cookie_parsing.rs"]
+mod cookie_parsing;
 #[path = "attacks/fixation.rs"]
 mod fixation;

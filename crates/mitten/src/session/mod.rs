@@ -18,6 +18,7 @@
 //! let app: Router = Router::new().route("/login", post(login));
 //! ```
 
+pub(crate) mod cookie;
 pub(crate) mod id;
 pub mod memory;
 pub mod store;

@@ -1,0 +1,93 @@
+//! Reading the session cookie from a request: every `Cookie` header, as
+//! bytes. Several different values for our name (a cookie tossed in from a
+//! sibling domain or set for another path, a second `Cookie` header) are
+//! ambiguous and none is adopted; the one value is then verified against
+//! every key of the ring. No store I/O.
+
+use http::{header, HeaderMap};
+
+use super::id::SessionId;
+use super::CookieId;
+use crate::keys::KeyRing;
+
+/// The session cookie `name` of a request, verified.
+///
+/// Parsing is on bytes, not on UTF-8 text: a foreign cookie with bytes that
+/// are not UTF-8 must neither hide ours (which would log the victim out) nor
+/// hide a second value of ours (which would dodge the ambiguity rule).
+pub(crate) fn read(headers: &HeaderMap, name: &str, keys: &KeyRing) -> CookieId {
+    let mut value: Option<&[u8]> = None;
+    for h in headers.get_all(header::COOKIE) {
+        for pair in h.as_bytes().split(|&b| b == b';') {
+            let Some(eq) = pair.iter().position(|&b| b == b'=') else {
+                continue;
+            };
+            if pair[..eq].trim_ascii() != name.as_bytes() {
+                continue;
+            }
+            let v = pair[eq + 1..].trim_ascii();
+            match value {
+                Some(prev) if prev != v => {
+                    tracing::warn!(target: "mitten::session", "several different session cookies: none adopted");
+                    return CookieId::Invalid;
+                }
+                _ => value = Some(v),
+            }
+        }
+    }
+    let Some(v) = value else {
+        return CookieId::Absent;
+    };
+    let verified = std::str::from_utf8(v)
+        .ok()
+        .and_then(|v| SessionId::from_cookie_value(v, keys, name));
+    match verified {
+        Some((id, key_index)) => CookieId::Valid(id, key_index),
+        None => {
+            tracing::info!(target: "mitten::session", "session cookie failed verification: not adopted");
+            CookieId::Invalid
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn headers(values: &[&[u8]]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append(header::COOKIE, HeaderValue::from_bytes(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn foreign_non_utf8_cookie_neither_hides_ours_nor_a_second_value_of_ours() {
+        let keys = KeyRing::new(&[5u8; 32], []);
+        let id = SessionId::random().unwrap();
+        let ours = format!("sid={}", id.to_cookie_value(&keys, "sid"));
+        let valid = CookieId::Valid(id, 0);
+        let junk_then_ours = [b"junk=\xff; ".as_slice(), ours.as_bytes()].concat();
+        assert_eq!(read(&headers(&[&junk_then_ours]), "sid", &keys), valid);
+        assert_eq!(
+            read(&headers(&[b"junk=\xff", ours.as_bytes()]), "sid", &keys),
+            valid
+        );
+        let second_value = [ours.as_bytes(), b"; sid=\xff"].concat();
+        assert_eq!(
+            read(&headers(&[&second_value]), "sid", &keys),
+            CookieId::Invalid
+        );
+        assert_eq!(
+            read(&headers(&[ours.as_bytes(), b"sid=\xff"]), "sid", &keys),
+            CookieId::Invalid
+        );
+        assert_eq!(
+            read(&headers(&[b"sid=\xff"]), "sid", &keys),
+            CookieId::Invalid
+        );
+        assert_eq!(read(&headers(&[b"\xff"]), "sid", &keys), CookieId::Absent);
+    }
+}
