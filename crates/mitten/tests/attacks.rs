@@ -8,6 +8,8 @@
 mod common;
 #[path = "attacks/kit.rs"]
 mod kit;
+#[path = "attacks/wire.rs"]
+mod wire;
 
 // CSRF
 #[path = "attacks/body_tricks.rs"]
@@ -34,3 +36,13 @@ mod cookie_attributes;
 mod cookie_parsing;
 #[path = "attacks/fixation.rs"]
 mod fixation;
+#[path = "attacks/oversized_state.rs"]
+mod oversized_state;
+
+// Headers
+#[path = "attacks/header_clobbering.rs"]
+mod header_clobbering;
+#[path = "attacks/header_coverage.rs"]
+mod header_coverage;
+#[path = "attacks/json_guard.rs"]
+mod json_guard;

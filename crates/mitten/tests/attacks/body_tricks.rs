@@ -13,6 +13,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 
 use crate::common::*;
 use crate::kit::*;
+use crate::wire::*;
 
 fn form_post(v: &Victim, ct: &str, body: impl Into<Body>) -> axum::http::Request<Body> {
     v.req("POST", "/form")
@@ -544,6 +545,18 @@ async fn form_body_over_the_limit_declared_by_content_length_is_413() {
         StatusCode::PAYLOAD_TOO_LARGE,
     )
     .await;
+    // Exactly at the limit is fine (the limit is not off by one).
+    let body = format!("_csrf_token={}&pad=", v.token);
+    let body = format!("{body}{}", "x".repeat(1024 - body.len()));
+    v.accepted(
+        "at the limit",
+        v.req("POST", "/form")
+            .header(header::CONTENT_TYPE, FORM)
+            .header(header::CONTENT_LENGTH, body.len())
+            .body(Body::from(body))
+            .unwrap(),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -605,4 +618,137 @@ async fn content_type_with_non_ascii_bytes_is_400_not_a_guess() {
         StatusCode::BAD_REQUEST,
     )
     .await;
+}
+
+// ---- on the wire: framing and Transfer-Encoding --------------------------------
+
+/// A raw `POST /form` from the app's own origin with the victim's cookie:
+/// `extra` header lines (each ending in CRLF), then `body`.
+fn wire_post(v: &Victim, extra: &str, body: &[u8]) -> Vec<u8> {
+    let head = format!(
+        "POST /form HTTP/1.1\r\nHost: localhost\r\nOrigin: http://localhost\r\n\
+         Cookie: {}\r\nContent-Type: {FORM}\r\nConnection: close\r\n{extra}\r\n",
+        v.cookie_header()
+    );
+    [head.as_bytes(), body].concat()
+}
+
+fn chunked(parts: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for p in parts {
+        out.extend_from_slice(format!("{:x}\r\n", p.len()).as_bytes());
+        out.extend_from_slice(p);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"0\r\n\r\n");
+    out
+}
+
+/// Sends raw bytes to the victim over TCP; nothing may run or change.
+async fn wire_refused(v: &Victim, what: &str, raw: &[u8]) -> WireResp {
+    let before = v.state().await;
+    let addr = serve(v.app.clone()).await;
+    let r = exchange(addr, raw).await;
+    assert!(
+        r.statuses.iter().all(|s| (400..600).contains(s)),
+        "{what}: {:?}\n{}",
+        r.statuses,
+        r.text
+    );
+    assert_eq!(
+        v.state().await,
+        before,
+        "{what}: a handler ran or the store changed"
+    );
+    println!("{what:?}: {:?}", r.statuses);
+    r
+}
+
+#[tokio::test]
+async fn chunked_form_with_the_token_split_across_chunks_is_read_whole() {
+    // The positive control for the wire tests: hyper de-chunks, Mitten reads
+    // the whole body, the handler sees the same form.
+    let v = Victim::new().await;
+    let body = format!("note=hi&_csrf_token={}", v.token);
+    let (a, b) = body.as_bytes().split_at(30);
+    let raw = wire_post(&v, "Transfer-Encoding: chunked\r\n", &chunked(&[a, b]));
+    let r = exchange(serve(v.app.clone()).await, &raw).await;
+    assert_eq!(r.statuses, [200], "{}", r.text);
+    assert_eq!(v.hits.get(), 1);
+}
+
+#[tokio::test]
+async fn chunked_form_over_the_limit_is_413_on_the_wire() {
+    let v = Victim::with(|b| b.body_limit(4096)).await;
+    let first = format!("_csrf_token={}&pad=", v.token);
+    let pad = vec![b'x'; 1000];
+    let mut parts: Vec<&[u8]> = vec![first.as_bytes()];
+    parts.extend(std::iter::repeat_n(pad.as_slice(), 10));
+    let raw = wire_post(&v, "Transfer-Encoding: chunked\r\n", &chunked(&parts));
+    let r = wire_refused(&v, "chunked over the limit", &raw).await;
+    assert_eq!(r.status(), 413, "{}", r.text);
+}
+
+#[tokio::test]
+async fn transfer_encoding_with_content_length_never_smuggles_an_unchecked_request() {
+    // CL.TE / TE.CL: a second request hidden in the body. Whatever framing
+    // hyper picks, every request it sees passes Mitten, so neither the
+    // outer (token-less) nor the smuggled request may run.
+    let v = Victim::new().await;
+    let smuggled = format!(
+        "POST /notes/ HTTP/1.1\r\nHost: localhost\r\nOrigin: http://localhost\r\n\
+         Cookie: {}\r\nContent-Length: 0\r\n\r\n",
+        v.cookie_header()
+    );
+    let body = [b"0\r\n\r\n".as_slice(), smuggled.as_bytes()].concat();
+    for extra in [
+        format!(
+            "Transfer-Encoding: chunked\r\nContent-Length: {}\r\n",
+            body.len()
+        ),
+        format!(
+            "Content-Length: {}\r\nTransfer-Encoding: chunked\r\n",
+            body.len()
+        ),
+        "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n".to_owned(),
+        format!("Content-Length: {}\r\nContent-Length: 5\r\n", body.len()),
+    ] {
+        let raw = wire_post(&v, &extra, &body);
+        wire_refused(&v, &extra, &raw).await;
+    }
+}
+
+#[tokio::test]
+async fn obfuscated_transfer_encoding_is_refused_before_any_handler() {
+    let v = Victim::new().await;
+    let body = chunked(&[format!("_csrf_token={}", &v.token[1..]).as_bytes()]);
+    for extra in [
+        "Transfer-Encoding: xchunked\r\n",
+        "Transfer-Encoding: chunked, identity\r\n",
+        "Transfer-Encoding: identity\r\n",
+        "Transfer-Encoding: CHUNKED\r\n",
+        "Transfer-Encoding: chunked\r\nTransfer-Encoding: x\r\n",
+        "Transfer-Encoding:\r\n chunked\r\n",
+        "Transfer-Encoding : chunked\r\n",
+        "Transfer-Encoding: \x0bchunked\r\n",
+    ] {
+        let raw = wire_post(&v, extra, &body);
+        wire_refused(&v, extra, &raw).await;
+    }
+}
+
+#[tokio::test]
+async fn header_token_split_by_obs_fold_or_nul_is_refused_before_any_handler() {
+    let v = Victim::new().await;
+    let (a, b) = v.token.split_at(40);
+    for extra in [
+        format!("X-CSRF-Token: {a}\r\n {b}\r\n"),
+        format!("X-CSRF-Token:\r\n\t{}\r\n", v.token),
+        format!("X-CSRF-Token: {a}\0{b}\r\n"),
+        format!("X-CSRF-Token: {a}\r{b}\r\n"),
+        format!("X-CSRF-Token: {a}\n{b}\r\n"),
+    ] {
+        let raw = wire_post(&v, &format!("{extra}Content-Length: 0\r\n"), b"");
+        wire_refused(&v, &extra, &raw).await;
+    }
 }

@@ -475,6 +475,21 @@ async fn sec_fetch_site_with_unknown_values_or_odd_casing_is_refused() {
         )
         .await;
     }
+    // Only the two standard values that mean "not another site" pass.
+    for site in ["same-origin", "none"] {
+        v.accepted(
+            site,
+            post_with(
+                &v,
+                APP_HOST,
+                &[
+                    ("sec-fetch-site", site.as_bytes()),
+                    ("origin", APP.as_bytes()),
+                ],
+            ),
+        )
+        .await;
+    }
 }
 
 #[tokio::test]
