@@ -90,4 +90,43 @@ mod tests {
         );
         assert_eq!(read(&headers(&[b"\xff"]), "sid", &keys), CookieId::Absent);
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn foreign_cookies_of_any_bytes_never_hide_or_replace_ours(
+                id in any::<[u8; 16]>(),
+                before in proptest::collection::vec(any::<u8>(), 0..300),
+                after in proptest::collection::vec(any::<u8>(), 0..300),
+            ) {
+                let keys = KeyRing::new(&[5u8; 32], []);
+                let id = SessionId::from_bytes(id);
+                let ours = format!("sid={}", id.to_cookie_value(&keys, "sid"));
+                // Foreign bytes that cannot form a `sid=` pair of their own,
+                // and that a header value may hold.
+                let clean = |b: &[u8]| -> Vec<u8> {
+                    b.iter()
+                        .map(|&c| if c < 0x20 || c == 0x7f || c == b'=' { b'x' } else { c })
+                        .collect()
+                };
+                let header = [clean(&before), b";".to_vec(), ours.into_bytes(), b";".to_vec(), clean(&after)].concat();
+                prop_assert_eq!(read(&headers(&[&header]), "sid", &keys), CookieId::Valid(id, 0));
+            }
+
+            #[test]
+            fn any_cookie_headers_never_panic(values in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..200), 0..4)) {
+                let keys = KeyRing::new(&[5u8; 32], []);
+                let mut h = HeaderMap::new();
+                for v in &values {
+                    if let Ok(v) = HeaderValue::from_bytes(v) {
+                        h.append(header::COOKIE, v);
+                    }
+                }
+                let _ = read(&h, "sid", &keys);
+            }
+        }
+    }
 }

@@ -27,6 +27,13 @@ impl SessionId {
         random_bytes::<ID_LEN>().map(Self)
     }
 
+    /// An id with chosen bytes: for tests and fuzzing only, never for a
+    /// session (ids come from [`random`](Self::random)).
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) fn from_bytes(bytes: [u8; ID_LEN]) -> Self {
+        Self(bytes)
+    }
+
     pub(crate) fn as_bytes(&self) -> &[u8; ID_LEN] {
         &self.0
     }
@@ -170,6 +177,53 @@ mod tests {
         let keys = ring();
         for junk in ["", ".", "a.b", "....", &"A".repeat(5000), "é.é"] {
             assert_eq!(SessionId::from_cookie_value(junk, &keys, "sid"), None);
+        }
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn cookie_value_round_trips(key in any::<[u8; 32]>(), id in any::<[u8; 16]>(), name in "[A-Za-z0-9_-]{1,20}") {
+                let keys = KeyRing::new(&key, []);
+                let id = SessionId::from_bytes(id);
+                let v = id.to_cookie_value(&keys, &name);
+                prop_assert_eq!(SessionId::from_cookie_value(&v, &keys, &name), Some((id, 0)));
+            }
+
+            #[test]
+            fn any_mutation_of_a_cookie_value_fails(
+                key in any::<[u8; 32]>(),
+                id in any::<[u8; 16]>(),
+                at in 0..66usize,
+                c in any::<char>(),
+                edit in 0..3u8,
+            ) {
+                let keys = KeyRing::new(&key, []);
+                let v = SessionId::from_bytes(id).to_cookie_value(&keys, "sid");
+                let mut chars: Vec<char> = v.chars().collect();
+                let at = at % chars.len();
+                match edit {
+                    0 => {
+                        prop_assume!(chars[at] != c);
+                        chars[at] = c;
+                    }
+                    1 => chars.insert(at, c),
+                    _ => {
+                        chars.remove(at);
+                    }
+                }
+                let mutated: String = chars.into_iter().collect();
+                prop_assert_eq!(SessionId::from_cookie_value(&mutated, &keys, "sid"), None);
+            }
+
+            #[test]
+            fn any_string_is_not_a_cookie_value(key in any::<[u8; 32]>(), s in ".{0,200}") {
+                let keys = KeyRing::new(&key, []);
+                prop_assert_eq!(SessionId::from_cookie_value(&s, &keys, "sid"), None);
+            }
         }
     }
 }
