@@ -130,8 +130,11 @@ impl StoreKey {
 
 impl std::fmt::Debug for StoreKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Short prefix only: enough to correlate, not enough to matter.
-        write!(f, "StoreKey({}…)", &self.0[..self.0.len().min(8)])
+        // Short prefix only: enough to correlate, not enough to matter. By
+        // characters: a key from `from_string` need not be ASCII, and a
+        // byte slice could split a character and panic.
+        let prefix: String = self.0.chars().take(8).collect();
+        write!(f, "StoreKey({prefix}…)")
     }
 }
 
@@ -170,6 +173,17 @@ mod tests {
         assert_eq!(SessionId::from_cookie_value(&v, &new, "sid"), Some((id, 1)));
         let only_new = KeyRing::new(&[2u8; 32], []);
         assert_eq!(SessionId::from_cookie_value(&v, &only_new, "sid"), None);
+    }
+
+    #[test]
+    fn debug_of_a_non_ascii_store_key_does_not_panic() {
+        let k = StoreKey::from_string("a\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}".into());
+        assert_eq!(
+            format!("{k:?}"),
+            "StoreKey(a\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}…)"
+        );
+        let hex = StoreKey::from_string("0123456789abcdef".into());
+        assert_eq!(format!("{hex:?}"), "StoreKey(01234567…)");
     }
 
     #[test]
