@@ -292,12 +292,14 @@ impl Csp {
     }
 }
 
-/// The `frame-ancestors` directive of a serialized policy is present.
-pub(crate) fn states_frame_ancestors(policy: &str) -> bool {
-    policy.split(';').any(|d| {
-        d.split_ascii_whitespace()
-            .next()
-            .is_some_and(|n| n.eq_ignore_ascii_case("frame-ancestors"))
+/// The `frame-ancestors` directive of a serialized policy is present. On
+/// bytes: a policy with non-ASCII bytes (which `to_str()` refuses) still
+/// has directives.
+pub(crate) fn states_frame_ancestors(policy: &[u8]) -> bool {
+    policy.split(|&b| b == b';').any(|d| {
+        d.split(u8::is_ascii_whitespace)
+            .find(|t| !t.is_empty())
+            .is_some_and(|n| n.eq_ignore_ascii_case(b"frame-ancestors"))
     })
 }
 

@@ -186,16 +186,20 @@ fn ensure_frame_ancestors(headers: &mut HeaderMap, directive: &'static str) {
         );
         return;
     };
+    // Values are read as bytes, not with `to_str()`, which refuses anything
+    // but visible ASCII: a policy with a UTF-8 host in it would otherwise be
+    // taken as stating frame-ancestors and left without it.
     let stated = std::iter::once(first)
         .chain(policies)
-        .any(|v| v.to_str().map(states_frame_ancestors).unwrap_or(true));
+        .any(|v| states_frame_ancestors(v.as_bytes()));
     if stated {
         return;
     }
-    let merged = match first.to_str() {
-        Ok(s) if s.trim().trim_end_matches(';').trim().is_empty() => directive.to_owned(),
-        Ok(s) => format!("{}; {directive}", s.trim().trim_end_matches(';')),
-        Err(_) => return,
+    let kept = trim_end_separators(first.as_bytes().trim_ascii()).trim_ascii();
+    let merged = if kept.is_empty() {
+        directive.as_bytes().to_vec()
+    } else {
+        [kept, b"; ", directive.as_bytes()].concat()
     };
     let rest: Vec<HeaderValue> = headers
         .get_all(header::CONTENT_SECURITY_POLICY)
@@ -203,7 +207,7 @@ fn ensure_frame_ancestors(headers: &mut HeaderMap, directive: &'static str) {
         .skip(1)
         .cloned()
         .collect();
-    if let Ok(v) = HeaderValue::from_str(&merged) {
+    if let Ok(v) = HeaderValue::from_bytes(&merged) {
         headers.insert(header::CONTENT_SECURITY_POLICY, v);
         for r in rest {
             headers.append(header::CONTENT_SECURITY_POLICY, r);
@@ -243,29 +247,45 @@ fn harden_cookies(headers: &mut HeaderMap, cfg: &HeaderConfig) {
     }
 }
 
+/// `value` without trailing whitespace and `;`.
+fn trim_end_separators(value: &[u8]) -> &[u8] {
+    let mut v = value.trim_ascii_end();
+    while let [rest @ .., b';'] = v {
+        v = rest;
+    }
+    v
+}
+
+// On bytes for the same reason as the CSP merge: `name=José` (UTF-8) is a
+// cookie that needs HttpOnly like any other.
 fn harden_one(value: &HeaderValue, cfg: &HeaderConfig) -> Option<HeaderValue> {
-    let s = value.to_str().ok()?;
-    let mut parts = s.split(';');
-    let name = parts.next()?.split('=').next()?.trim();
+    let s = value.as_bytes();
+    let mut parts = s.split(|&b| b == b';');
+    let name = parts.next()?.split(|&b| b == b'=').next()?.trim_ascii();
     let (mut http_only, mut same_site) = (false, false);
     for attr in parts {
-        let key = attr.split('=').next().unwrap_or("").trim();
-        http_only |= key.eq_ignore_ascii_case("httponly");
-        same_site |= key.eq_ignore_ascii_case("samesite");
+        let key = attr
+            .split(|&b| b == b'=')
+            .next()
+            .unwrap_or(b"")
+            .trim_ascii();
+        http_only |= key.eq_ignore_ascii_case(b"httponly");
+        same_site |= key.eq_ignore_ascii_case(b"samesite");
     }
-    let script_readable = cfg.script_readable_cookies.contains(name);
+    let script_readable =
+        std::str::from_utf8(name).is_ok_and(|n| cfg.script_readable_cookies.contains(n));
     let add_http_only = !http_only && !script_readable;
     if !add_http_only && same_site {
         return None;
     }
-    let mut out = s.trim_end().trim_end_matches(';').to_owned();
+    let mut out = trim_end_separators(s).to_vec();
     if add_http_only {
-        out.push_str("; HttpOnly");
+        out.extend_from_slice(b"; HttpOnly");
     }
     if !same_site {
-        out.push_str("; SameSite=Lax");
+        out.extend_from_slice(b"; SameSite=Lax");
     }
-    HeaderValue::from_str(&out).ok()
+    HeaderValue::from_bytes(&out).ok()
 }
 
 /// Appends `names` to `Vary`, once each, keeping what is there.
