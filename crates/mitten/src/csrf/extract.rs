@@ -131,19 +131,28 @@ pub(crate) async fn multipart_token(
     let stream = futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(body) });
     let mut multipart = multer::Multipart::new(stream, boundary);
     let mut found = None;
+    let mut named = 0;
     loop {
         let field = match multipart.next_field().await {
             Ok(Some(f)) => f,
             Ok(None) => break,
             Err(_) => return Err(Rejection::MalformedBody),
         };
-        // A file part is never a token, whatever its name.
-        let is_token = field.name() == Some(FORM_FIELD)
-            && field.file_name().is_none()
-            && !is_file_part(field.headers());
+        // Every part under the token's name counts for the one-token rule,
+        // file parts too: a part that is a file to us but a text field to
+        // the handler's parser (`filename*=`) must not leave the handler a
+        // second token we never looked at. A file part is never the token.
+        let is_named = field.name() == Some(FORM_FIELD);
+        let is_file = field.file_name().is_some() || is_file_part(field.headers());
         let bytes = field.bytes().await.map_err(|_| Rejection::MalformedBody)?;
-        if is_token {
-            found = one(found, bytes.to_vec())?;
+        if is_named {
+            named += 1;
+            if named > 1 {
+                return Err(Rejection::DuplicateToken);
+            }
+            if !is_file {
+                found = one(found, bytes.to_vec())?;
+            }
         }
     }
     Ok(found)
@@ -187,14 +196,19 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn multipart_token_in_a_later_part_and_file_parts_ignored() {
+    async fn multipart_token_in_a_later_part_and_file_parts_never_a_token() {
         let body = "--B\r\nContent-Disposition: form-data; name=\"text\"\r\n\r\nhi\r\n\
-                    --B\r\nContent-Disposition: form-data; name=\"_csrf_token\"; filename=\"t.txt\"\r\n\r\nfile\r\n\
+                    --B\r\nContent-Disposition: form-data; name=\"doc\"; filename=\"t.txt\"\r\n\r\nfile\r\n\
                     --B\r\nContent-Disposition: form-data; name=\"_csrf_token\"\r\n\r\ntok\r\n--B--\r\n";
         let t = multipart_token(Bytes::from(body), "B".into())
             .await
             .unwrap();
         assert_eq!(t, Some(b"tok".to_vec()));
+        let file_only = "--B\r\nContent-Disposition: form-data; name=\"_csrf_token\"; filename=\"t.txt\"\r\n\r\ntok\r\n--B--\r\n";
+        assert_eq!(
+            multipart_token(Bytes::from(file_only), "B".into()).await,
+            Ok(None)
+        );
         assert_eq!(
             multipart_token(Bytes::from_static(b"garbage"), "B".into()).await,
             Err(Rejection::MalformedBody)
@@ -220,5 +234,25 @@ mod tests {
             multipart_token(Bytes::from(body), "B".into()).await,
             Ok(Some(b"tok".to_vec()))
         );
+    }
+
+    #[tokio::test]
+    async fn second_token_part_disguised_as_a_file_makes_the_form_ambiguous() {
+        // `filename*=` is a file to us but a text field to multer (and so
+        // to axum's extractor): the handler would see two tokens.
+        for disguise in [
+            "name=\"_csrf_token\"; filename*=UTF-8''t.txt",
+            "name=\"_csrf_token\"; filename=\"t.txt\"",
+        ] {
+            let body = format!(
+                "--B\r\nContent-Disposition: form-data; {disguise}\r\n\r\nother\r\n\
+                 --B\r\nContent-Disposition: form-data; name=\"_csrf_token\"\r\n\r\ntok\r\n--B--\r\n"
+            );
+            assert_eq!(
+                multipart_token(Bytes::from(body), "B".into()).await,
+                Err(Rejection::DuplicateToken),
+                "{disguise}"
+            );
+        }
     }
 }

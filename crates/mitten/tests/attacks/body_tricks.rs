@@ -357,6 +357,34 @@ async fn multipart_token_only_in_a_file_part_is_refused() {
 }
 
 #[tokio::test]
+async fn multipart_second_token_part_disguised_as_a_file_is_refused() {
+    // Found by fuzzing: a part the handler's parser (multer) reads as a
+    // text `_csrf_token` but Mitten as a file, next to the real token: the
+    // handler would see two tokens, one never checked.
+    let v = Victim::new().await;
+    for disguise in [
+        r#"Content-Disposition: form-data; name="_csrf_token"; filename*=UTF-8''t.txt"#,
+        r#"Content-Disposition: form-data; name="_csrf_token"; FILENAME="t.txt""#,
+        r#"Content-Disposition: form-data; name="_csrf_token"; filename="t.txt""#,
+    ] {
+        for parts in [
+            [
+                (disguise.to_owned(), "attacker's"),
+                (field("_csrf_token"), v.token.as_str()),
+            ],
+            [
+                (field("_csrf_token"), v.token.as_str()),
+                (disguise.to_owned(), "attacker's"),
+            ],
+        ] {
+            let parts: Vec<(&str, &str)> = parts.iter().map(|(h, c)| (h.as_str(), *c)).collect();
+            let (ct, body) = multipart(&parts);
+            v.forbidden(disguise, upload(&v, ct, body)).await;
+        }
+    }
+}
+
+#[tokio::test]
 async fn multipart_token_field_under_another_name_spelling_is_refused() {
     let v = Victim::new().await;
     for disposition in [
