@@ -25,6 +25,7 @@ if ! rustup run nightly rustc --version >/dev/null 2>&1; then
     toolchain=()
   fi
 fi
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "fuzz: installing cargo-fuzz"
   cargo install cargo-fuzz --locked
