@@ -43,11 +43,13 @@ pub(crate) fn split_authority(authority: &str) -> Option<(String, Option<u16>)> 
             None => (authority.to_ascii_lowercase(), None),
         }
     };
-    // A name is dot-separated non-empty labels: `..example.com` or
-    // `.example.com` would otherwise end with a wildcard's `.example.com`.
-    let valid_host = !host.is_empty()
+    // A name is dot-separated non-empty labels (plus the one trailing dot of
+    // a fully qualified name): `..example.com` or `.example.com` would
+    // otherwise end with a wildcard's `.example.com`.
+    let labels = host.strip_suffix('.').unwrap_or(&host);
+    let valid_host = !labels.is_empty()
         && (host.starts_with('[')
-            || host.split('.').all(|label| {
+            || labels.split('.').all(|label| {
                 !label.is_empty()
                     && label
                         .bytes()
@@ -286,7 +288,7 @@ mod tests {
             "https://*.a.example",
             "https://a..example",
             "https://.a.example",
-            "https://a.example.",
+            "https://a.example..",
             "https://.",
         ] {
             assert_eq!(Origin::parse(bad), None, "{bad}");
