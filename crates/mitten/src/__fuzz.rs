@@ -7,6 +7,7 @@ use http::{HeaderMap, Uri};
 
 use crate::csrf::origin::{self, Origin, TrustedOrigin};
 use crate::csrf::{extract, token};
+use crate::host;
 use crate::keys::KeyRing;
 use crate::rejection::Rejection;
 use crate::session::id::SessionId;
@@ -127,9 +128,10 @@ impl OriginPolicy {
         Some(Self { own, trusted })
     }
 
-    /// The origin layer's decision for a request.
+    /// The origin layer's decision for a request (no proxy trusted, HTTPS
+    /// not declared), as the layer makes it.
     pub fn check(&self, headers: &HeaderMap, uri: &Uri) -> Result<(), Rejection> {
-        let host = origin::request_authority(headers, uri);
-        origin::check(headers, host, self.own.as_ref(), &self.trusted)
+        let host = host::request_host(headers, uri, false);
+        origin::check(headers, host, None, self.own.as_ref(), &self.trusted)
     }
 }

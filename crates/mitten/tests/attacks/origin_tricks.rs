@@ -10,13 +10,20 @@ use axum::http::{header, HeaderValue, Request};
 
 use crate::common::*;
 use crate::kit::*;
+use mitten::MittenBuilder;
 
 const APP: &str = "https://app.example.com";
 const APP_HOST: &str = "app.example.com";
 
-/// A victim whose configured origin is `https://app.example.com`.
+/// A victim whose configured origin is `https://app.example.com`. An
+/// https origin declares HTTPS, which needs Secure cookies; the name stays
+/// `mitten` so requests spell it like every other test.
 async fn app_victim() -> Victim {
-    Victim::with(|b| b.origin(APP)).await
+    https_victim(|b| b).await
+}
+
+async fn https_victim(f: impl FnOnce(MittenBuilder) -> MittenBuilder) -> Victim {
+    Victim::with(|b| f(b.secure_cookies(true).cookie_name(COOKIE).origin(APP))).await
 }
 
 /// `POST /notes/` to `host` with the victim's cookie and token, plus
@@ -395,9 +402,8 @@ async fn sec_fetch_site_same_site_from_a_sibling_subdomain_is_refused() {
 async fn trusted_sibling_origin_is_accepted_although_the_browser_says_same_site() {
     // What `.trusted_origin` is for: a modern browser always sends
     // `Sec-Fetch-Site: same-site` (or `cross-site`) for it.
-    let v = Victim::with(|b| {
-        b.origin(APP)
-            .trusted_origin("https://admin.example.com")
+    let v = https_victim(|b| {
+        b.trusted_origin("https://admin.example.com")
             .trusted_origin("https://*.partner.test")
     })
     .await;
@@ -626,9 +632,8 @@ async fn own_origin_wins_over_a_foreign_referer_and_foreign_origin_over_own_refe
 
 #[tokio::test]
 async fn trusted_wildcard_origin_never_escapes_its_scheme_port_or_suffix() {
-    let v = Victim::with(|b| {
-        b.origin(APP)
-            .trusted_origin("https://admin.example.org")
+    let v = https_victim(|b| {
+        b.trusted_origin("https://admin.example.org")
             .trusted_origin("https://*.example.net")
     })
     .await;

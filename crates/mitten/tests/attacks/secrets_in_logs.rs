@@ -3,7 +3,8 @@
 //! login, logout, key rotation, eviction, store failure, oversized data,
 //! type errors) log no key, token, cookie value, session id, store key or
 //! session data. Each test also checks that the events it expects were
-//! captured, so a broken capture cannot pass.
+//! captured, so a broken capture cannot pass. (`capture_logs` routes a
+//! process-wide TRACE subscriber to the capturing test's thread.)
 
 use std::sync::Arc;
 
@@ -12,26 +13,12 @@ use axum::http::{header, Request, StatusCode};
 use axum::routing::get;
 use axum::Router;
 use mitten::{CsrfToken, MemoryStore, Mitten, Session, SessionError, SessionStore};
-use tracing::subscriber::DefaultGuard;
 
 use crate::common::*;
 use crate::kit::*;
 
 /// Session data that must never be logged.
 const SECRET_VALUE: &str = "hunter2-session-secret";
-
-/// Captures every event of every target at TRACE into a buffer, for this
-/// thread (each `#[tokio::test]` runs on its own current-thread runtime).
-fn capture() -> (LogBuffer, DefaultGuard) {
-    let buf = LogBuffer::default();
-    let b = buf.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || b.clone())
-        .finish();
-    (buf, tracing::subscriber::set_default(subscriber))
-}
 
 /// Everything secret that a test saw, in every spelling that matters.
 #[derive(Default)]
@@ -87,7 +74,7 @@ fn post(v: &Victim, uri: &str) -> axum::http::request::Builder {
 #[tokio::test]
 async fn csrf_refusals_at_trace_level_log_no_token_cookie_or_key() {
     let v = Victim::with(|b| b.body_limit(512).json_only("/value")).await;
-    let (logs, _guard) = capture();
+    let logs = capture_logs();
     let mut secrets = Secrets::keys();
     secrets.token(&v.token);
     secrets.cookie(&v.cookie);
@@ -165,7 +152,7 @@ async fn csrf_refusals_at_trace_level_log_no_token_cookie_or_key() {
 #[tokio::test]
 async fn bad_and_ambiguous_session_cookies_log_no_cookie_value() {
     let v = Victim::new().await;
-    let (logs, _guard) = capture();
+    let logs = capture_logs();
     let mut secrets = Secrets::keys();
     secrets.cookie(&v.cookie);
     secrets.store(&v.store);
@@ -254,7 +241,7 @@ async fn session_lifecycle_and_errors_log_no_session_id_store_key_or_data() {
         .cookie(COOKIE)
         .unwrap();
 
-    let (logs, _guard) = capture();
+    let logs = capture_logs();
     let mut secrets = Secrets::keys();
     secrets.cookie(&old_cookie);
     secrets.store(&store);
@@ -324,7 +311,7 @@ async fn store_failure_logs_no_session_id_or_store_key() {
         .unwrap();
     let m = builder().store(FailingStore).build().unwrap();
     let app = session_paths(&m);
-    let (logs, _guard) = capture();
+    let logs = capture_logs();
     let mut secrets = Secrets::keys();
     secrets.cookie(&c);
     secrets.store(&healthy_store);
