@@ -1,33 +1,40 @@
 //! The layer: one pass per request that runs every protection in order.
 //!
-//! 1. JSON-only route? The JSON guard decides (no body needed).
+//! 1. Route facts from axum's `MatchedPath` (one map lookup), the Host
+//!    allow-list, the JSON guard. No body, no I/O.
 //! 2. Session cookie parsed and verified (signature only; no store I/O).
 //! 3. Unsafe method (or a method-override attempt) on a route that is not
 //!    exempt: origin layer, then token layer (form body read up to the limit
 //!    and handed on intact). No store I/O.
 //! 4. The inner service runs with a lazy [`Session`] in the request
 //!    extensions.
-//! 5. On the way out: the session is persisted if it changed (a store error
-//!    turns the response into 503 and leaves the cookie alone), the cookie is
-//!    set or expired, and the header policy is applied to whatever response
-//!    came back, Mitten's own refusals included.
+//! 5. On the way out ([`Finish`]): the session is persisted if it changed (a
+//!    store error turns the response into 503 and leaves the cookie alone),
+//!    the cookie is set or expired, and the header policy is applied to
+//!    whatever response came back, Mitten's own refusals included.
+//!
+//! Steps 1, 2 and 4 are synchronous for the common request (safe method or
+//! exempt route), whose response future is the inner future polled in
+//! place; only the CSRF body check and a session save continue in a boxed
+//! future.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
 use axum::body::Body;
 use axum::extract::MatchedPath;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use http::{header, HeaderMap, HeaderName, HeaderValue, Method, Request};
+use http::request::Parts;
+use http::{header, HeaderMap, HeaderValue, Request};
+use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::config::Config;
-use crate::csrf::extract::{self, Form, Read};
-use crate::csrf::{origin, token};
+use crate::csrf::check as csrf;
 use crate::headers::{self, CompiledHeaders, FrameOptions, ResponseCtx};
 use crate::rejection::Rejection;
 use crate::report::Report;
@@ -35,6 +42,7 @@ use crate::session::{cookie, CookieId, Outcome, Session};
 use crate::{host, json};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 /// The [`Layer`] that applies Mitten; made by [`Mitten::layer`](crate::Mitten::layer).
 #[derive(Clone)]
@@ -72,20 +80,63 @@ impl<S> std::fmt::Debug for MittenService<S> {
     }
 }
 
-/// The response future of [`MittenService`].
-pub struct ResponseFuture<E> {
-    inner: Pin<Box<dyn Future<Output = Result<Response, E>> + Send>>,
-}
-
-impl<E> Future for ResponseFuture<E> {
-    type Output = Result<Response, E>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.inner.as_mut().poll(cx)
+pin_project! {
+    /// The response future of [`MittenService`].
+    pub struct ResponseFuture<F, E> {
+        #[pin]
+        state: State<F, E>,
     }
 }
 
-impl<E> std::fmt::Debug for ResponseFuture<E> {
+pin_project! {
+    #[project = StateProj]
+    enum State<F, E> {
+        /// Refused before the handler ran.
+        Ready { res: Option<Response> },
+        /// The inner service's future, in place; `finish` runs after it.
+        Inner { #[pin] fut: F, finish: Option<Finish> },
+        /// The session is being saved.
+        Saving { fut: BoxFuture<Response> },
+        /// The CSRF body check, the handler and the finish, boxed.
+        Checking { fut: BoxFuture<Result<Response, E>> },
+    }
+}
+
+impl<F, ResBody, E> Future for ResponseFuture<F, E>
+where
+    F: Future<Output = Result<http::Response<ResBody>, E>>,
+    ResBody: http_body::Body<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<BoxError>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            match this.state.as_mut().project() {
+                StateProj::Ready { res } => {
+                    return Poll::Ready(Ok(res.take().expect("polled after completion")))
+                }
+                StateProj::Checking { fut } => return fut.as_mut().poll(cx),
+                StateProj::Saving { fut } => return fut.as_mut().poll(cx).map(Ok),
+                StateProj::Inner { fut, finish } => {
+                    let res = ready!(fut.poll(cx))?.map(Body::new);
+                    let finish = finish.take().expect("polled after completion");
+                    if !finish.needs_saving() {
+                        let mut res = res;
+                        finish.apply_headers(&mut res);
+                        return Poll::Ready(Ok(res));
+                    }
+                    this.state.set(State::Saving {
+                        fut: Box::pin(finish.run(res)),
+                    });
+                }
+            }
+        }
+    }
+}
+
+impl<F, E> std::fmt::Debug for ResponseFuture<F, E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ResponseFuture").finish_non_exhaustive()
     }
@@ -103,69 +154,84 @@ where
 {
     type Response = Response;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Error>;
+    type Future = ResponseFuture<S::Future, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        // The clone that was driven to readiness goes into the future.
-        let clone = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, clone);
+        let (mut parts, body) = req.into_parts();
+        let mut finish = Finish::new(self.cfg.clone(), &parts);
+
+        // A second Mitten layer on the same request (nested routers, a layer
+        // applied twice) leaves host, session and CSRF to the outer one.
+        let outer = parts.extensions.get::<Session>().cloned();
+        if outer.is_none() {
+            let host = host::request_host(&parts.headers, &parts.uri, finish.cfg.trust_forwarded);
+            if let Err(r) = host::check(&finish.cfg.allowed_hosts, host)
+                .or_else(|r| gate(&finish.cfg, &parts, r))
+            {
+                return ready(finish.refuse(r, &parts));
+            }
+        }
+        if finish.json {
+            finish.vary |= VARY_JSON;
+            if let Err(r) = json::check(&parts.headers).or_else(|r| gate(&finish.cfg, &parts, r)) {
+                return ready(finish.refuse(r, &parts));
+            }
+        }
+
+        let session = match outer {
+            Some(s) => s,
+            None => {
+                let cookie = cookie::read(
+                    &parts.headers,
+                    &finish.cfg.session.cookie_name,
+                    &finish.cfg.keys,
+                );
+                finish.owned = true;
+                if csrf::needs_check(&parts.method, &parts.uri, &parts.headers)
+                    && !finish.csrf_exempt
+                {
+                    finish.vary |= VARY_CSRF;
+                    // The clone that was driven to readiness goes into the
+                    // future.
+                    let clone = self.inner.clone();
+                    let inner = std::mem::replace(&mut self.inner, clone);
+                    return ResponseFuture {
+                        state: State::Checking {
+                            fut: Box::pin(checked(finish, inner, parts, body, cookie)),
+                        },
+                    };
+                }
+                Session::new(finish.cfg.clone(), cookie)
+            }
+        };
+        parts.extensions.insert(session.clone());
+        finish.session = Some(session);
         ResponseFuture {
-            inner: Box::pin(handle(self.cfg.clone(), inner, req)),
+            state: State::Inner {
+                fut: self.inner.call(Request::from_parts(parts, Body::new(body))),
+                finish: Some(finish),
+            },
         }
     }
 }
 
-/// What the request asked of the header policy, decided up front.
-struct Route<'a> {
-    json: bool,
-    frame: FrameOptions,
-    vary: Vec<&'static str>,
-    policy: &'a CompiledHeaders,
-    https: bool,
-}
-
-/// Enforce or, for a report-only protection, report and let through.
-struct Gate<'a> {
-    cfg: &'a Config,
-    method: &'a Method,
-    pattern: Option<&'a str>,
-}
-
-impl Gate<'_> {
-    /// `Ok` when the request may go on despite `r` (report-only).
-    fn pass(&self, r: Rejection) -> Result<(), Rejection> {
-        let protection = r.protection();
-        if !self.cfg.report_only.contains(&protection) {
-            return Err(r);
-        }
-        tracing::warn!(
-            target: "mitten::report",
-            protection = protection.name(),
-            reason = r.reason(),
-            method = %self.method,
-            route = self.pattern.unwrap_or("<unmatched>"),
-            "report-only: request would have been refused"
-        );
-        if let Some(f) = &self.cfg.on_report {
-            f(&Report {
-                protection,
-                reason: r.reason(),
-                method: self.method.as_str(),
-                route: self.pattern,
-            });
-        }
-        Ok(())
+fn ready<F, E>(res: Response) -> ResponseFuture<F, E> {
+    ResponseFuture {
+        state: State::Ready { res: Some(res) },
     }
 }
 
-async fn handle<S, B, ResBody>(
-    cfg: Arc<Config>,
+/// An unsafe request: both CSRF layers, then the handler, then the finish.
+async fn checked<S, B, ResBody>(
+    mut finish: Finish,
     mut inner: S,
-    req: Request<B>,
+    mut parts: Parts,
+    body: B,
+    cookie: CookieId,
 ) -> Result<Response, S::Error>
 where
     S: Service<Request<Body>, Response = http::Response<ResBody>>,
@@ -174,115 +240,203 @@ where
     ResBody: http_body::Body<Data = Bytes> + Send + 'static,
     ResBody::Error: Into<BoxError>,
 {
-    let (mut parts, body) = req.into_parts();
-    let matched = parts.extensions.get::<MatchedPath>().cloned();
-    let pattern = matched.as_ref().map(MatchedPath::as_str);
-    // No pattern (an unmatched path) finds no rules: no exemption.
-    let rules = pattern.and_then(|p| cfg.routes.get(p));
-    let mut route = Route {
-        json: rules.is_some_and(|r| r.json),
-        frame: rules
-            .and_then(|r| r.frame)
-            .unwrap_or(cfg.headers.frame_options),
-        vary: Vec::new(),
-        policy: rules
-            .and_then(|r| r.headers.as_deref())
-            .unwrap_or(&cfg.headers.policy),
-        https: host::is_https(&parts.headers, cfg.https, cfg.trust_forwarded),
-    };
-    let gate = Gate {
-        cfg: &cfg,
-        method: &parts.method,
-        pattern,
-    };
-
-    // A second Mitten layer on the same request (nested routers, a layer
-    // applied twice) leaves host, session and CSRF to the outer one.
-    let outer_session = parts.extensions.get::<Session>().cloned();
-    let nested = outer_session.is_some();
+    let cfg = finish.cfg.clone();
     let host = host::request_host(&parts.headers, &parts.uri, cfg.trust_forwarded);
-    if !nested {
-        if let Err(r) = host::check(&cfg.allowed_hosts, host).or_else(|r| gate.pass(r)) {
-            return Ok(reject(&cfg, r, &parts.method, pattern, &route));
-        }
-    }
-    if route.json {
-        route.vary.extend(json::VARY);
-        if let Err(r) = json::check(&parts.headers).or_else(|r| gate.pass(r)) {
-            return Ok(reject(&cfg, r, &parts.method, pattern, &route));
-        }
-    }
-
-    let (session, owned, body) = match outer_session {
-        Some(s) => (s, false, Body::new(body)),
-        None => {
-            let cookie = cookie::read(&parts.headers, &cfg.session.cookie_name, &cfg.keys);
-            let body = if needs_check(&parts.method, &parts.uri, &parts.headers)
-                && !rules.is_some_and(|r| r.csrf_exempt)
-            {
-                route.vary.extend(["Origin", "Sec-Fetch-Site"]);
-                let scheme = route.https.then_some("https");
-                match csrf_check(&cfg, &gate, &parts.headers, host, scheme, body, cookie).await {
-                    Ok(body) => body,
-                    Err(r) => return Ok(reject(&cfg, r, &parts.method, pattern, &route)),
-                }
-            } else {
-                Body::new(body)
-            };
-            (Session::new(cfg.clone(), cookie), true, body)
-        }
+    let scheme = finish.https.then_some("https");
+    let pass = |r| gate(&cfg, &parts, r);
+    let body = match csrf::check(&cfg, &pass, &parts.headers, host, scheme, body, cookie).await {
+        Ok(body) => body,
+        Err(r) => return Ok(finish.refuse(r, &parts)),
     };
+    let session = Session::new(cfg.clone(), cookie);
     parts.extensions.insert(session.clone());
-
+    finish.session = Some(session);
     let res = inner.call(Request::from_parts(parts, body)).await?;
-    let (mut res_parts, res_body) = res.into_parts();
-    if owned {
-        match session.finish().await {
-            Ok(outcome) => apply_outcome(&cfg, &outcome, &mut res_parts.headers, &mut route),
-            // The handler's response is dropped: its changes were not saved,
-            // and the browser keeps its cookie.
-            Err(e) => {
-                let mut res = e.into_response();
-                finish_headers(&cfg, &route, session.nonce_if_used(), res.headers_mut());
-                return Ok(res);
-            }
-        }
-    }
-    if let Some(f) = res_parts.extensions.get::<FrameOptions>().copied() {
-        route.frame = f;
-    }
-    finish_headers(
-        &cfg,
-        &route,
-        session.nonce_if_used(),
-        &mut res_parts.headers,
-    );
-    Ok(Response::from_parts(res_parts, Body::new(res_body)))
+    Ok(finish.run(res.map(Body::new)).await)
 }
 
-/// Cookie, caching and `Clear-Site-Data` for what the handler did to the
-/// session.
-fn apply_outcome(cfg: &Config, outcome: &Outcome, h: &mut HeaderMap, route: &mut Route<'_>) {
-    if let Some(c) = outcome
-        .set_cookie
-        .as_deref()
-        .and_then(|c| HeaderValue::from_str(c).ok())
-    {
-        h.append(header::SET_COOKIE, c);
+/// Enforce or, for a report-only protection, report and let through: `Ok`
+/// when the request may go on despite `r`.
+fn gate(cfg: &Config, parts: &Parts, r: Rejection) -> Result<(), Rejection> {
+    let protection = r.protection();
+    if !cfg.report_only.contains(&protection) {
+        return Err(r);
     }
-    if outcome.no_store {
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    } else if outcome.accessed {
-        make_private(h);
+    let pattern = pattern(parts);
+    tracing::warn!(
+        target: "mitten::report",
+        protection = protection.name(),
+        reason = r.reason(),
+        method = %parts.method,
+        route = pattern.unwrap_or("<unmatched>"),
+        "report-only: request would have been refused"
+    );
+    if let Some(f) = &cfg.on_report {
+        f(&Report {
+            protection,
+            reason: r.reason(),
+            method: parts.method.as_str(),
+            route: pattern,
+        });
     }
-    if outcome.accessed {
-        route.vary.push("Cookie");
+    Ok(())
+}
+
+fn pattern(parts: &Parts) -> Option<&str> {
+    parts
+        .extensions
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str)
+}
+
+const VARY_JSON: u8 = 1;
+const VARY_CSRF: u8 = 2;
+const VARY_COOKIE: u8 = 4;
+
+/// What the response needs, decided before the handler runs; owns all it
+/// holds, so it can wait in the response future.
+struct Finish {
+    cfg: Arc<Config>,
+    json: bool,
+    csrf_exempt: bool,
+    frame: FrameOptions,
+    /// The route's own header policy; `None` is the app's.
+    policy: Option<Arc<CompiledHeaders>>,
+    https: bool,
+    /// Request headers the decisions read (`VARY_*`).
+    vary: u8,
+    session: Option<Session>,
+    /// This layer made the session (and so saves it).
+    owned: bool,
+}
+
+impl Finish {
+    fn new(cfg: Arc<Config>, parts: &Parts) -> Self {
+        // No pattern (an unmatched path) finds no rules: no exemption.
+        let rules = pattern(parts).and_then(|p| cfg.routes.get(p));
+        Self {
+            json: rules.is_some_and(|r| r.json),
+            csrf_exempt: rules.is_some_and(|r| r.csrf_exempt),
+            frame: rules
+                .and_then(|r| r.frame)
+                .unwrap_or(cfg.headers.frame_options),
+            policy: rules.and_then(|r| r.headers.clone()),
+            https: host::is_https(&parts.headers, cfg.https, cfg.trust_forwarded),
+            vary: 0,
+            session: None,
+            owned: false,
+            cfg,
+        }
     }
-    if outcome.destroyed && cfg.session.clear_site_data {
-        h.insert(
-            "clear-site-data",
-            HeaderValue::from_static("\"cache\", \"cookies\", \"storage\""),
+
+    /// The session must be saved (or the cookie changed) before the
+    /// response can go; otherwise it is finished without an await.
+    fn needs_saving(&self) -> bool {
+        self.owned && !self.session.as_ref().is_some_and(Session::is_untouched)
+    }
+
+    /// Saves the session if it changed, then finishes the response.
+    async fn run(mut self, res: Response) -> Response {
+        let (mut parts, body) = res.into_parts();
+        if let (true, Some(session)) = (self.owned, self.session.clone()) {
+            match session.finish().await {
+                Ok(outcome) => self.apply_outcome(&outcome, &mut parts.headers),
+                // The handler's response is dropped: its changes were not
+                // saved, and the browser keeps its cookie.
+                Err(e) => {
+                    let mut res = e.into_response();
+                    self.apply_headers(&mut res);
+                    return res;
+                }
+            }
+        }
+        let mut res = Response::from_parts(parts, body);
+        self.apply_headers(&mut res);
+        res
+    }
+
+    /// Cookie, caching and `Clear-Site-Data` for what the handler did to
+    /// the session.
+    fn apply_outcome(&mut self, outcome: &Outcome, h: &mut HeaderMap) {
+        if let Some(c) = outcome
+            .set_cookie
+            .as_deref()
+            .and_then(|c| HeaderValue::from_str(c).ok())
+        {
+            h.append(header::SET_COOKIE, c);
+        }
+        if outcome.no_store {
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        } else if outcome.accessed {
+            make_private(h);
+        }
+        if outcome.accessed {
+            self.vary |= VARY_COOKIE;
+        }
+        if outcome.destroyed && self.cfg.session.clear_site_data {
+            h.insert(
+                "clear-site-data",
+                HeaderValue::from_static("\"cache\", \"cookies\", \"storage\""),
+            );
+        }
+    }
+
+    fn apply_headers(&self, res: &mut Response) {
+        let frame = res
+            .extensions()
+            .get::<FrameOptions>()
+            .copied()
+            .unwrap_or(self.frame);
+        let nonce = self.session.as_ref().and_then(Session::nonce_if_used);
+        let ctx = ResponseCtx {
+            frame,
+            https: self.https,
+            nonce,
+        };
+        let policy = self.policy.as_deref().unwrap_or(&self.cfg.headers.policy);
+        let h = res.headers_mut();
+        headers::apply(h, &self.cfg.headers, policy, ctx);
+        if self.json {
+            json::fix_response(h);
+        }
+        if self.vary != 0 {
+            let mut names: [&str; 7] = [""; 7];
+            let mut n = 0;
+            let mut add = |list: &[&'static str]| {
+                for name in list {
+                    names[n] = name;
+                    n += 1;
+                }
+            };
+            if self.vary & VARY_JSON != 0 {
+                add(&json::VARY);
+            }
+            if self.vary & VARY_CSRF != 0 {
+                add(&["Origin", "Sec-Fetch-Site"]);
+            }
+            if self.vary & VARY_COOKIE != 0 {
+                add(&["Cookie"]);
+            }
+            headers::add_vary(h, &names[..n]);
+        }
+    }
+
+    /// Mitten's own refusal, with the same header policy as any response.
+    fn refuse(&self, r: Rejection, parts: &Parts) -> Response {
+        tracing::warn!(
+            target: "mitten::reject",
+            protection = r.protection().name(),
+            reason = r.reason(),
+            method = %parts.method,
+            route = pattern(parts).unwrap_or("<unmatched>"),
+            "request refused"
         );
+        let mut res = match &self.cfg.on_reject {
+            Some(f) => f(&r),
+            None => r.default_response(self.json),
+        };
+        self.apply_headers(&mut res);
+        res
     }
 }
 
@@ -313,146 +467,4 @@ fn make_private(h: &mut HeaderMap) {
     if let Ok(v) = HeaderValue::from_str(&kept.join(", ")) {
         h.insert(header::CACHE_CONTROL, v);
     }
-}
-
-fn finish_headers(cfg: &Config, route: &Route<'_>, nonce: Option<&str>, h: &mut HeaderMap) {
-    let ctx = ResponseCtx {
-        frame: route.frame,
-        https: route.https,
-        nonce,
-    };
-    headers::apply(h, &cfg.headers, route.policy, ctx);
-    if route.json {
-        json::fix_response(h);
-    }
-    if !route.vary.is_empty() {
-        headers::add_vary(h, &route.vary);
-    }
-}
-
-fn reject(
-    cfg: &Config,
-    r: Rejection,
-    method: &Method,
-    pattern: Option<&str>,
-    route: &Route<'_>,
-) -> Response {
-    tracing::warn!(
-        target: "mitten::reject",
-        protection = r.protection().name(),
-        reason = r.reason(),
-        method = %method,
-        route = pattern.unwrap_or("<unmatched>"),
-        "request refused"
-    );
-    let mut res = match &cfg.on_reject {
-        Some(f) => f(&r),
-        None => r.default_response(route.json),
-    };
-    finish_headers(cfg, route, None, res.headers_mut());
-    res
-}
-
-/// Unsafe methods (anything but GET, HEAD, OPTIONS, in any spelling) and any
-/// request that tries a method override, so an override can never turn a
-/// checked request into an unchecked one or the reverse.
-fn needs_check(method: &Method, uri: &http::Uri, headers: &HeaderMap) -> bool {
-    if !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
-        return true;
-    }
-    static OVERRIDES: [HeaderName; 3] = [
-        HeaderName::from_static("x-http-method-override"),
-        HeaderName::from_static("x-http-method"),
-        HeaderName::from_static("x-method-override"),
-    ];
-    let override_header = OVERRIDES.iter().any(|h| headers.contains_key(h));
-    override_header
-        || uri.query().is_some_and(|q| {
-            form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k.eq_ignore_ascii_case("_method"))
-        })
-}
-
-/// Both CSRF layers. A report-only layer's failure is reported and the
-/// request goes on with its body intact.
-async fn csrf_check<B>(
-    cfg: &Config,
-    gate: &Gate<'_>,
-    headers: &HeaderMap,
-    host: Option<&str>,
-    scheme: Option<&str>,
-    body: B,
-    cookie: CookieId,
-) -> Result<Body, Rejection>
-where
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
-{
-    origin::check(
-        headers,
-        host,
-        scheme,
-        cfg.csrf.own_origin.as_ref(),
-        &cfg.csrf.trusted,
-    )
-    .or_else(|r| gate.pass(r))?;
-    let (body, verdict) = token_layer(cfg, headers, body, cookie).await?;
-    verdict.or_else(|r| gate.pass(r))?;
-    Ok(body)
-}
-
-/// The token layer: the body to hand on, and the verdict. `Err` only when
-/// the body itself is lost (the client broke off), so nothing can go on.
-async fn token_layer<B>(
-    cfg: &Config,
-    headers: &HeaderMap,
-    body: B,
-    cookie: CookieId,
-) -> Result<(Body, Result<(), Rejection>), Rejection>
-where
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
-{
-    let header_token = match extract::header_token(headers) {
-        Ok(t) => t,
-        Err(r) => return Ok((Body::new(body), Err(r))),
-    };
-    let form = match extract::form_kind(headers) {
-        Ok(f) => f,
-        Err(r) => return Ok((Body::new(body), Err(r))),
-    };
-    let (body, form_token) = match form {
-        Form::None => (Body::new(body), Ok(None)),
-        Form::UrlEncoded | Form::Multipart(_) => {
-            match extract::read_body(headers, body, cfg.csrf.body_limit).await {
-                Read::Whole(bytes) => {
-                    let t = match form {
-                        Form::Multipart(boundary) => {
-                            extract::multipart_token(bytes.clone(), boundary).await
-                        }
-                        _ => extract::urlencoded_token(&bytes),
-                    };
-                    (Body::from(bytes), t)
-                }
-                Read::TooLarge(body) => return Ok((body, Err(Rejection::BodyTooLarge))),
-                Read::Failed => return Err(Rejection::MalformedBody),
-            }
-        }
-    };
-    let verdict = form_token.and_then(|form_token| {
-        if header_token.is_none() && form_token.is_none() {
-            return Err(Rejection::MissingToken);
-        }
-        // No session cookie means no token can be valid: this is what stops
-        // login CSRF (a first POST with no session at all).
-        let CookieId::Valid(id, _) = cookie else {
-            return Err(Rejection::InvalidToken);
-        };
-        for t in header_token.into_iter().chain(form_token.as_deref()) {
-            if !token::verify(&cfg.keys, &id, t) {
-                return Err(Rejection::InvalidToken);
-            }
-        }
-        Ok(())
-    });
-    Ok((body, verdict))
 }

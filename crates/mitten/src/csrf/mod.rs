@@ -28,6 +28,7 @@
 //! let app: Router = Router::new().route("/form", get(form));
 //! ```
 
+pub(crate) mod check;
 pub(crate) mod extract;
 pub(crate) mod origin;
 pub(crate) mod token;

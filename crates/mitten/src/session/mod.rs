@@ -653,6 +653,24 @@ impl Session {
         Ok(crate::csrf::token::mint(&self.cfg().keys, &id)?)
     }
 
+    /// True when nothing was read, written, minted or destroyed: the
+    /// response needs no store call, no cookie and no await. Checked
+    /// without waiting (a held lock counts as touched).
+    pub(crate) fn is_untouched(&self) -> bool {
+        let Ok(st) = self.shared.data.try_lock() else {
+            return false;
+        };
+        if st.load != Load::NotLoaded || !st.ops.is_empty() || st.destroyed {
+            return false;
+        }
+        let ids = lock_ids(&self.shared.ids);
+        let cookie_id = match self.shared.cookie {
+            CookieId::Valid(id, _) => Some(id),
+            _ => None,
+        };
+        !ids.csrf_minted && !ids.reissue && !ids.fresh && ids.current == cookie_id
+    }
+
     /// This response's CSP nonce (the same for every call in a request).
     pub(crate) fn csp_nonce(&self) -> Result<String, SessionError> {
         if let Some(n) = self.shared.nonce.get() {
