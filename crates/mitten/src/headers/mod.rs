@@ -90,6 +90,65 @@ pub(crate) struct ResponseCtx<'a> {
     pub(crate) nonce: Option<&'a str>,
 }
 
+/// Which of the headers Mitten sets the response already has, found in one
+/// pass over its (few) headers instead of a hash lookup per name.
+#[derive(Default)]
+struct Present {
+    server: bool,
+    banner: bool,
+    frame_options: bool,
+    csp: bool,
+    csp_report_only: bool,
+    hsts: bool,
+    cookie: bool,
+    /// Bit `i`: `policy.fixed[i]` (the first 64 entries).
+    fixed: u64,
+}
+
+impl Present {
+    fn scan(headers: &HeaderMap, policy: &CompiledHeaders) -> Self {
+        let mut p = Self::default();
+        for k in headers.keys() {
+            if k == header::SERVER {
+                p.server = true;
+            } else if k == header::X_FRAME_OPTIONS {
+                p.frame_options = true;
+            } else if k == header::CONTENT_SECURITY_POLICY {
+                p.csp = true;
+            } else if k == header::CONTENT_SECURITY_POLICY_REPORT_ONLY {
+                p.csp_report_only = true;
+            } else if k == header::STRICT_TRANSPORT_SECURITY {
+                p.hsts = true;
+            } else if k == header::SET_COOKIE {
+                p.cookie = true;
+            } else if BANNERS.contains(k) {
+                p.banner = true;
+            } else if let Some(i) = policy.fixed.iter().take(64).position(|(n, _, _)| n == k) {
+                p.fixed |= 1 << i;
+            }
+        }
+        p
+    }
+
+    fn has_fixed(&self, headers: &HeaderMap, i: usize, name: &HeaderName) -> bool {
+        if i < 64 {
+            self.fixed & (1 << i) != 0
+        } else {
+            headers.contains_key(name)
+        }
+    }
+}
+
+/// Sets `name` to one value: replaces what is there, else appends (which
+/// skips the search for values to replace).
+fn set_one(headers: &mut HeaderMap, present: bool, name: &HeaderName, value: HeaderValue) {
+    if present {
+        headers.insert(name, value);
+    } else {
+        headers.append(name, value);
+    }
+}
+
 /// Applies the header policy to a response's headers. Idempotent: applied
 /// twice (nested layers) it leaves one value per header.
 pub(crate) fn apply(
@@ -98,48 +157,51 @@ pub(crate) fn apply(
     policy: &CompiledHeaders,
     ctx: ResponseCtx<'_>,
 ) {
+    let present = Present::scan(headers, policy);
     // One allocation up front instead of the map growing (and rehashing)
     // several times while the policy's headers go in.
     headers.reserve(policy.fixed.len() + 6);
     match &cfg.banner {
-        Some(b) => {
-            headers.insert(header::SERVER, b.clone());
-        }
-        None => {
+        Some(b) => set_one(headers, present.server, &header::SERVER, b.clone()),
+        None if present.server => {
             headers.remove(header::SERVER);
         }
+        None => {}
     }
-    // A scan of the few headers a response has is cheaper than a lookup
-    // per banner name.
-    if headers.keys().any(|k| BANNERS.contains(k)) {
+    if present.banner {
         for name in &BANNERS {
             headers.remove(name);
         }
     }
 
     match ctx.frame.x_frame_options() {
-        Some(xfo) => {
-            headers.insert(header::X_FRAME_OPTIONS, xfo);
-        }
-        None => {
+        Some(xfo) => set_one(
+            headers,
+            present.frame_options,
+            &header::X_FRAME_OPTIONS,
+            xfo,
+        ),
+        None if present.frame_options => {
             headers.remove(header::X_FRAME_OPTIONS);
         }
+        None => {}
     }
-    apply_csp(headers, cfg, policy, ctx);
+    apply_csp(headers, cfg, policy, ctx, &present);
 
-    for (name, value, forced) in &policy.fixed {
+    for (i, (name, value, forced)) in policy.fixed.iter().enumerate() {
+        let there = present.has_fixed(headers, i, name);
         if *forced {
-            headers.insert(name, value.clone());
-        } else {
-            headers.entry(name).or_insert_with(|| value.clone());
+            set_one(headers, there, name, value.clone());
+        } else if !there {
+            headers.append(name, value.clone());
         }
     }
-    if let (true, Some(hsts)) = (ctx.https, &policy.hsts) {
-        headers
-            .entry(header::STRICT_TRANSPORT_SECURITY)
-            .or_insert_with(|| hsts.clone());
+    if let (true, Some(hsts), false) = (ctx.https, &policy.hsts, present.hsts) {
+        headers.append(header::STRICT_TRANSPORT_SECURITY, hsts.clone());
     }
-    harden_cookies(headers, cfg);
+    if present.cookie {
+        harden_cookies(headers, cfg);
+    }
 }
 
 /// The app's own CSP wins (with `frame-ancestors` merged in); otherwise the
@@ -150,24 +212,35 @@ fn apply_csp(
     cfg: &HeaderConfig,
     policy: &CompiledHeaders,
     ctx: ResponseCtx<'_>,
+    present: &Present,
 ) {
     let frame = ctx.frame.directive();
-    let app_has_csp = headers.contains_key(header::CONTENT_SECURITY_POLICY);
-    match (&policy.csp, app_has_csp) {
+    match (&policy.csp, present.csp) {
         (Some(csp), false) => {
             let value = csp.value(ctx.frame, ctx.nonce);
             if cfg.csp_report_only {
-                if !headers.contains_key(header::CONTENT_SECURITY_POLICY_REPORT_ONLY) {
-                    headers.insert(header::CONTENT_SECURITY_POLICY_REPORT_ONLY, value);
+                if !present.csp_report_only {
+                    headers.append(header::CONTENT_SECURITY_POLICY_REPORT_ONLY, value);
                 }
                 if let Some(frame) = frame {
-                    ensure_frame_ancestors(headers, frame);
+                    headers.append(
+                        header::CONTENT_SECURITY_POLICY,
+                        HeaderValue::from_static(frame),
+                    );
                 }
             } else {
-                headers.insert(header::CONTENT_SECURITY_POLICY, value);
+                headers.append(header::CONTENT_SECURITY_POLICY, value);
             }
         }
-        _ => {
+        (_, false) => {
+            if let Some(frame) = frame {
+                headers.append(
+                    header::CONTENT_SECURITY_POLICY,
+                    HeaderValue::from_static(frame),
+                );
+            }
+        }
+        (_, true) => {
             if let Some(frame) = frame {
                 ensure_frame_ancestors(headers, frame);
             }
