@@ -247,7 +247,7 @@ fi
 # ------------------------------------------------------------------ criterion
 if [ "${SKIP_CRITERION:-0}" != 1 ]; then
   log "criterion micro-benchmarks (build at nice 19, run on CPU $SRV_CPU)"
-  rm -rf "$TARGET"/criterion/{plain,headers,token_mint,token_verify}
+  rm -rf "$TARGET"/criterion/{plain,headers,token_mint,token_verify,primitives}
   (cd bench && nice -n 19 cargo bench --target-dir "$TARGET" --bench hot_paths --no-run >/dev/null 2>&1)
   (cd bench && taskset -c "$SRV_CPU" cargo bench --target-dir "$TARGET" --bench hot_paths -- \
     --warm-up-time 1 --measurement-time 3 --noplot) >"$OUT/criterion.txt" 2>&1 \
@@ -345,14 +345,19 @@ names = [("plain/bare", "GET /plain, bare router"), ("plain/mitten", "GET /plain
          ("headers/bare", "response with Set-Cookie + CSP, bare"),
          ("headers/mitten", "same, mitten (cookie hardening + CSP merge)"),
          ("token_mint", "GET, CsrfToken::token() with a valid cookie"),
-         ("token_verify", "POST with cookie + X-CSRF-Token (origin + cookie + token checks)")]
+         ("token_verify", "POST with cookie + X-CSRF-Token (origin + cookie + token checks)"),
+         ("primitives/cookie_sign", "sign a session id (HMAC-SHA256, base64)"),
+         ("primitives/cookie_verify", "verify a signed cookie value"),
+         ("primitives/cookie_verify_forged", "reject a forged cookie value"),
+         ("primitives/token_mint", "mint a masked CSRF token (32 random bytes + HMAC)"),
+         ("primitives/token_verify", "verify a masked CSRF token (constant time)")]
 lines = []
 for path, desc in names:
     f = os.path.join(crit, path, "new", "estimates.json")
     if os.path.exists(f):
         ns = json.load(open(f))["median"]["point_estimate"]
-        lines.append(f"- `{path}`: {ns/1000:.2f} µs — {desc}")
+        lines.append(f"- `{path}`: {ns/1000:.3f} µs — {desc}")
 if lines:
-    print("\nCriterion (whole request via tower::ServiceExt::oneshot, median):")
+    print("\nCriterion (median; whole requests via tower::ServiceExt::oneshot, primitives alone):")
     print("\n".join(lines))
 PY

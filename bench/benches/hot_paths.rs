@@ -11,7 +11,10 @@
 //! - `token_verify`: POST with cookie + `X-CSRF-Token`, handler does not
 //!   touch the session (origin check + cookie verify + token verify);
 //! - `headers/{bare,mitten}`: a response that carries its own `Set-Cookie`
-//!   and CSP, so cookie hardening and the CSP merge run.
+//!   and CSP, so cookie hardening and the CSP merge run;
+//! - `primitives/*`: the pieces alone, through `mitten::__fuzz` (feature
+//!   `fuzzing`): cookie id sign / verify / forged-verify, token mint /
+//!   verify.
 
 use axum::body::Body;
 use axum::routing::{get, post};
@@ -33,7 +36,10 @@ fn mitten() -> Mitten {
 async fn with_headers() -> ([(header::HeaderName, HeaderValue); 2], &'static str) {
     (
         [
-            (header::SET_COOKIE, HeaderValue::from_static("theme=dark; Path=/")),
+            (
+                header::SET_COOKIE,
+                HeaderValue::from_static("theme=dark; Path=/"),
+            ),
             (
                 header::CONTENT_SECURITY_POLICY,
                 HeaderValue::from_static("default-src 'self'"),
@@ -92,7 +98,10 @@ fn bench(c: &mut Criterion) {
             .body(Body::empty())
             .unwrap()
     };
-    let st = rt.block_on(m.clone().oneshot(verify_req())).unwrap().status();
+    let st = rt
+        .block_on(m.clone().oneshot(verify_req()))
+        .unwrap()
+        .status();
     assert_eq!(st, 200, "token verify request must pass");
 
     let get = |path: &str| Request::get(path).body(Body::empty()).unwrap();
@@ -129,5 +138,38 @@ fn bench(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench);
+fn primitives(c: &mut Criterion) {
+    use mitten::__fuzz::{mint_token, sign_id, verify_cookie_value, verify_token, Keys};
+    let keys = Keys::new(&[7u8; 64], &[]);
+    let id = [42u8; 16];
+    let value = sign_id(id, "mitten", &keys);
+    let mut forged = value.clone().into_bytes();
+    let last = forged.len() - 1;
+    forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
+    let forged = String::from_utf8(forged).unwrap();
+    let token = mint_token(&keys, id);
+    assert!(verify_token(&keys, id, token.as_bytes()));
+    assert!(verify_cookie_value(&value, "mitten", &keys).is_some());
+    assert!(verify_cookie_value(&forged, "mitten", &keys).is_none());
+
+    let mut g = c.benchmark_group("primitives");
+    g.bench_function("cookie_sign", |b| {
+        b.iter(|| sign_id(std::hint::black_box(id), "mitten", &keys))
+    });
+    g.bench_function("cookie_verify", |b| {
+        b.iter(|| verify_cookie_value(std::hint::black_box(&value), "mitten", &keys))
+    });
+    g.bench_function("cookie_verify_forged", |b| {
+        b.iter(|| verify_cookie_value(std::hint::black_box(&forged), "mitten", &keys))
+    });
+    g.bench_function("token_mint", |b| {
+        b.iter(|| mint_token(&keys, std::hint::black_box(id)))
+    });
+    g.bench_function("token_verify", |b| {
+        b.iter(|| verify_token(&keys, std::hint::black_box(id), token.as_bytes()))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench, primitives);
 criterion_main!(benches);

@@ -102,7 +102,10 @@ mod mitten_mode {
         Ok(form_page(&csrf.token()?, count))
     }
 
-    async fn form_post(session: Session, Form(_f): Form<CountForm>) -> Result<String, SessionError> {
+    async fn form_post(
+        session: Session,
+        Form(_f): Form<CountForm>,
+    ) -> Result<String, SessionError> {
         // The token was checked by the layer before this handler ran.
         let n: u64 = session.get("count").await?.unwrap_or(0) + 1;
         session.insert("count", n).await?;

@@ -59,7 +59,10 @@ fn peer_app() -> Router {
 fn main() {
     let mut args = std::env::args().skip(1);
     let mode = args.next().unwrap_or_else(|| "mitten".into());
-    let n: usize = args.next().map(|v| v.parse().expect("N")).unwrap_or(100_000);
+    let n: usize = args
+        .next()
+        .map(|v| v.parse().expect("N"))
+        .unwrap_or(100_000);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
