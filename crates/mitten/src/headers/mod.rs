@@ -160,7 +160,8 @@ pub(crate) fn apply(
     let present = Present::scan(headers, policy);
     // One allocation up front instead of the map growing (and rehashing)
     // several times while the policy's headers go in.
-    headers.reserve(policy.fixed.len() + 6);
+    // (`Server`, `X-Frame-Options`, CSP, the policy's own, HSTS.)
+    headers.reserve(policy.fixed.len() + 4);
     match &cfg.banner {
         Some(b) => set_one(headers, present.server, &header::SERVER, b.clone()),
         None if present.server => {
