@@ -28,7 +28,7 @@ use axum::extract::MatchedPath;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::request::Parts;
-use http::{header, HeaderMap, HeaderValue, Request};
+use http::{header, Extensions, HeaderMap, HeaderValue, Method, Request, Uri};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
@@ -160,25 +160,28 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: Request<B>) -> Self::Future {
-        let (mut parts, body) = req.into_parts();
-        let mut finish = Finish::new(self.cfg.clone(), &parts);
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        // The request stays whole on the common path (no move of its parts
+        // out and back); only the CSRF body check takes it apart.
+        let mut finish = Finish::new(self.cfg.clone(), Head::of(&req));
 
         // A second Mitten layer on the same request (nested routers, a layer
         // applied twice) leaves host, session and CSRF to the outer one.
-        let outer = parts.extensions.get::<Session>().cloned();
+        let outer = req.extensions().get::<Session>().cloned();
         if outer.is_none() && !finish.cfg.allowed_hosts.is_empty() {
-            let host = host::request_host(&parts.headers, &parts.uri, finish.cfg.trust_forwarded);
-            if let Err(r) = host::check(&finish.cfg.allowed_hosts, host)
-                .or_else(|r| gate(&finish.cfg, &parts, r))
+            let head = Head::of(&req);
+            let host = host::request_host(head.headers, head.uri, finish.cfg.trust_forwarded);
+            if let Err(r) =
+                host::check(&finish.cfg.allowed_hosts, host).or_else(|r| gate(&finish.cfg, head, r))
             {
-                return ready(finish.refuse(r, &parts));
+                return ready(finish.refuse(r, head));
             }
         }
         if finish.json {
             finish.vary |= VARY_JSON;
-            if let Err(r) = json::check(&parts.headers).or_else(|r| gate(&finish.cfg, &parts, r)) {
-                return ready(finish.refuse(r, &parts));
+            let head = Head::of(&req);
+            if let Err(r) = json::check(head.headers).or_else(|r| gate(&finish.cfg, head, r)) {
+                return ready(finish.refuse(r, head));
             }
         }
 
@@ -186,19 +189,19 @@ where
             Some(s) => s,
             None => {
                 let cookie = cookie::read(
-                    &parts.headers,
+                    req.headers(),
                     &finish.cfg.session.cookie_name,
                     &finish.cfg.keys,
                 );
                 finish.owned = true;
-                if csrf::needs_check(&parts.method, &parts.uri, &parts.headers)
-                    && !finish.csrf_exempt
+                if csrf::needs_check(req.method(), req.uri(), req.headers()) && !finish.csrf_exempt
                 {
                     finish.vary |= VARY_CSRF;
                     // The clone that was driven to readiness goes into the
                     // future.
                     let clone = self.inner.clone();
                     let inner = std::mem::replace(&mut self.inner, clone);
+                    let (parts, body) = req.into_parts();
                     return ResponseFuture {
                         state: State::Checking {
                             fut: Box::pin(checked(finish, inner, parts, body, cookie)),
@@ -208,14 +211,51 @@ where
                 Session::new(finish.cfg.clone(), cookie)
             }
         };
-        parts.extensions.insert(session.clone());
+        req.extensions_mut().insert(session.clone());
         finish.session = Some(session);
         ResponseFuture {
             state: State::Inner {
-                fut: self.inner.call(Request::from_parts(parts, Body::new(body))),
+                fut: self.inner.call(req.map(Body::new)),
                 finish: Some(finish),
             },
         }
+    }
+}
+
+/// The parts of a request the decisions read, from a whole request or its
+/// split parts alike.
+#[derive(Clone, Copy)]
+struct Head<'a> {
+    method: &'a Method,
+    uri: &'a Uri,
+    headers: &'a HeaderMap,
+    extensions: &'a Extensions,
+}
+
+impl<'a> Head<'a> {
+    fn of<B>(req: &'a Request<B>) -> Self {
+        Self {
+            method: req.method(),
+            uri: req.uri(),
+            headers: req.headers(),
+            extensions: req.extensions(),
+        }
+    }
+
+    fn of_parts(parts: &'a Parts) -> Self {
+        Self {
+            method: &parts.method,
+            uri: &parts.uri,
+            headers: &parts.headers,
+            extensions: &parts.extensions,
+        }
+    }
+
+    /// The router's pattern for this request, if it matched one.
+    fn pattern(self) -> Option<&'a str> {
+        self.extensions
+            .get::<MatchedPath>()
+            .map(MatchedPath::as_str)
     }
 }
 
@@ -243,10 +283,10 @@ where
     let cfg = finish.cfg.clone();
     let host = host::request_host(&parts.headers, &parts.uri, cfg.trust_forwarded);
     let scheme = finish.https.then_some("https");
-    let pass = |r| gate(&cfg, &parts, r);
+    let pass = |r| gate(&cfg, Head::of_parts(&parts), r);
     let body = match csrf::check(&cfg, &pass, &parts.headers, host, scheme, body, cookie).await {
         Ok(body) => body,
-        Err(r) => return Ok(finish.refuse(r, &parts)),
+        Err(r) => return Ok(finish.refuse(r, Head::of_parts(&parts))),
     };
     let session = Session::new(cfg.clone(), cookie);
     parts.extensions.insert(session.clone());
@@ -257,17 +297,17 @@ where
 
 /// Enforce or, for a report-only protection, report and let through: `Ok`
 /// when the request may go on despite `r`.
-fn gate(cfg: &Config, parts: &Parts, r: Rejection) -> Result<(), Rejection> {
+fn gate(cfg: &Config, head: Head<'_>, r: Rejection) -> Result<(), Rejection> {
     let protection = r.protection();
     if !cfg.report_only.contains(&protection) {
         return Err(r);
     }
-    let pattern = pattern(parts);
+    let pattern = head.pattern();
     tracing::warn!(
         target: "mitten::report",
         protection = protection.name(),
         reason = r.reason(),
-        method = %parts.method,
+        method = %head.method,
         route = pattern.unwrap_or("<unmatched>"),
         "report-only: request would have been refused"
     );
@@ -275,18 +315,11 @@ fn gate(cfg: &Config, parts: &Parts, r: Rejection) -> Result<(), Rejection> {
         f(&Report {
             protection,
             reason: r.reason(),
-            method: parts.method.as_str(),
+            method: head.method.as_str(),
             route: pattern,
         });
     }
     Ok(())
-}
-
-fn pattern(parts: &Parts) -> Option<&str> {
-    parts
-        .extensions
-        .get::<MatchedPath>()
-        .map(MatchedPath::as_str)
 }
 
 const VARY_JSON: u8 = 1;
@@ -311,9 +344,9 @@ struct Finish {
 }
 
 impl Finish {
-    fn new(cfg: Arc<Config>, parts: &Parts) -> Self {
+    fn new(cfg: Arc<Config>, head: Head<'_>) -> Self {
         // No pattern (an unmatched path) finds no rules: no exemption.
-        let rules = pattern(parts).and_then(|p| cfg.routes.get(p));
+        let rules = head.pattern().and_then(|p| cfg.routes.get(p));
         Self {
             json: rules.is_some_and(|r| r.json),
             csrf_exempt: rules.is_some_and(|r| r.csrf_exempt),
@@ -321,7 +354,7 @@ impl Finish {
                 .and_then(|r| r.frame)
                 .unwrap_or(cfg.headers.frame_options),
             policy: rules.and_then(|r| r.headers.clone()),
-            https: host::is_https(&parts.headers, cfg.https, cfg.trust_forwarded),
+            https: host::is_https(head.headers, cfg.https, cfg.trust_forwarded),
             vary: 0,
             session: None,
             owned: false,
@@ -422,13 +455,13 @@ impl Finish {
     }
 
     /// Mitten's own refusal, with the same header policy as any response.
-    fn refuse(&self, r: Rejection, parts: &Parts) -> Response {
+    fn refuse(&self, r: Rejection, head: Head<'_>) -> Response {
         tracing::warn!(
             target: "mitten::reject",
             protection = r.protection().name(),
             reason = r.reason(),
-            method = %parts.method,
-            route = pattern(parts).unwrap_or("<unmatched>"),
+            method = %head.method,
+            route = head.pattern().unwrap_or("<unmatched>"),
             "request refused"
         );
         let mut res = match &self.cfg.on_reject {
