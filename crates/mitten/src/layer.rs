@@ -38,7 +38,8 @@ use crate::csrf::check as csrf;
 use crate::headers::{self, CompiledHeaders, FrameOptions, ResponseCtx};
 use crate::rejection::Rejection;
 use crate::report::Report;
-use crate::session::{cookie, CookieId, Outcome, Session};
+use crate::session::cookie::{self, RawCookie};
+use crate::session::{Outcome, Session};
 use crate::{host, json};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -188,11 +189,7 @@ where
         let session = match outer {
             Some(s) => s,
             None => {
-                let cookie = cookie::read(
-                    req.headers(),
-                    &finish.cfg.session.cookie_name,
-                    &finish.cfg.keys,
-                );
+                let cookie = cookie::find(req.headers(), &finish.cfg.session.cookie_name);
                 finish.owned = true;
                 if csrf::needs_check(req.method(), req.uri(), req.headers()) && !finish.csrf_exempt
                 {
@@ -208,6 +205,7 @@ where
                         },
                     };
                 }
+                // Verified only if the handler touches the session.
                 Session::new(finish.cfg.clone(), cookie)
             }
         };
@@ -271,7 +269,7 @@ async fn checked<S, B, ResBody>(
     mut inner: S,
     mut parts: Parts,
     body: B,
-    cookie: CookieId,
+    raw: RawCookie,
 ) -> Result<Response, S::Error>
 where
     S: Service<Request<Body>, Response = http::Response<ResBody>>,
@@ -281,6 +279,8 @@ where
     ResBody::Error: Into<BoxError>,
 {
     let cfg = finish.cfg.clone();
+    // The token is bound to the id: this request's cookie is verified now.
+    let cookie = raw.verify(&cfg.keys, &cfg.session.cookie_name);
     let host = host::request_host(&parts.headers, &parts.uri, cfg.trust_forwarded);
     let scheme = finish.https.then_some("https");
     let pass = |r| gate(&cfg, Head::of_parts(&parts), r);
@@ -288,7 +288,7 @@ where
         Ok(body) => body,
         Err(r) => return Ok(finish.refuse(r, Head::of_parts(&parts))),
     };
-    let session = Session::new(cfg.clone(), cookie);
+    let session = Session::verified(cfg.clone(), raw, cookie);
     parts.extensions.insert(session.clone());
     finish.session = Some(session);
     let res = inner.call(Request::from_parts(parts, body)).await?;

@@ -487,3 +487,19 @@ async fn session_extractor_without_the_layer_is_a_500_that_says_so() {
     let r = send(&app, get_req("/")).await;
     assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
 }
+
+#[tokio::test]
+async fn the_cookie_signature_is_checked_only_when_the_session_is_used() {
+    let app = app(&builder().build().unwrap(), &Hits::default());
+    let logs = capture_logs();
+    let forged = "AAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    let r = send(&app, with_cookie("/plain", forged)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        !logs.contents().contains("failed verification"),
+        "a route that never touches the session paid for an HMAC: {}",
+        logs.contents()
+    );
+    assert_eq!(read_value(&app, forged).await, "<none>");
+    assert!(logs.contents().contains("failed verification"), "{}", logs.contents());
+}

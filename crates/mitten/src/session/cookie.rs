@@ -3,19 +3,49 @@
 //! sibling domain or set for another path, a second `Cookie` header) are
 //! ambiguous and none is adopted; the one value is then verified against
 //! every key of the ring. No store I/O.
+//!
+//! Finding the value and verifying it are separate steps: a request whose
+//! handler never touches the session (and that is not CSRF-checked) pays
+//! for the scan, never for the HMAC.
 
 use http::{header, HeaderMap};
 
-use super::id::SessionId;
+use super::id::{SessionId, MAX_COOKIE_VALUE};
 use super::CookieId;
 use crate::keys::KeyRing;
 
-/// The session cookie `name` of a request, verified.
+/// The session cookie as the request sent it, not yet verified. Kept inline
+/// (no allocation): a value longer than any Mitten issues is junk anyway.
+#[derive(Clone, Copy)]
+pub(crate) enum RawCookie {
+    /// No cookie of that name.
+    Absent,
+    /// Several different values, or one too long to be ours.
+    Unusable,
+    /// One value.
+    Value {
+        len: u8,
+        bytes: [u8; MAX_COOKIE_VALUE],
+    },
+}
+
+impl std::fmt::Debug for RawCookie {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the value: it is a bearer credential.
+        match self {
+            Self::Absent => f.write_str("Absent"),
+            Self::Unusable => f.write_str("Unusable"),
+            Self::Value { .. } => f.write_str("Value(<redacted>)"),
+        }
+    }
+}
+
+/// The session cookie `name` of a request, unverified.
 ///
 /// Parsing is on bytes, not on UTF-8 text: a foreign cookie with bytes that
 /// are not UTF-8 must neither hide ours (which would log the victim out) nor
 /// hide a second value of ours (which would dodge the ambiguity rule).
-pub(crate) fn read(headers: &HeaderMap, name: &str, keys: &KeyRing) -> CookieId {
+pub(crate) fn find(headers: &HeaderMap, name: &str) -> RawCookie {
     let mut value: Option<&[u8]> = None;
     for h in headers.get_all(header::COOKIE) {
         for pair in h.as_bytes().split(|&b| b == b';') {
@@ -29,25 +59,50 @@ pub(crate) fn read(headers: &HeaderMap, name: &str, keys: &KeyRing) -> CookieId 
             match value {
                 Some(prev) if prev != v => {
                     tracing::warn!(target: "mitten::session", "several different session cookies: none adopted");
-                    return CookieId::Invalid;
+                    return RawCookie::Unusable;
                 }
                 _ => value = Some(v),
             }
         }
     }
-    let Some(v) = value else {
-        return CookieId::Absent;
-    };
-    let verified = std::str::from_utf8(v)
-        .ok()
-        .and_then(|v| SessionId::from_cookie_value(v, keys, name));
-    match verified {
-        Some((id, key_index)) => CookieId::Valid(id, key_index),
-        None => {
-            tracing::info!(target: "mitten::session", "session cookie failed verification: not adopted");
-            CookieId::Invalid
+    match value {
+        None => RawCookie::Absent,
+        Some(v) if v.len() > MAX_COOKIE_VALUE => RawCookie::Unusable,
+        Some(v) => {
+            let mut bytes = [0u8; MAX_COOKIE_VALUE];
+            bytes[..v.len()].copy_from_slice(v);
+            RawCookie::Value {
+                len: v.len() as u8,
+                bytes,
+            }
         }
     }
+}
+
+impl RawCookie {
+    /// Verifies the value against every key of the ring.
+    pub(crate) fn verify(&self, keys: &KeyRing, name: &str) -> CookieId {
+        let v = match self {
+            Self::Absent => return CookieId::Absent,
+            Self::Unusable => return CookieId::Invalid,
+            Self::Value { len, bytes } => &bytes[..*len as usize],
+        };
+        let verified = std::str::from_utf8(v)
+            .ok()
+            .and_then(|v| SessionId::from_cookie_value(v, keys, name));
+        match verified {
+            Some((id, key_index)) => CookieId::Valid(id, key_index),
+            None => {
+                tracing::info!(target: "mitten::session", "session cookie failed verification: not adopted");
+                CookieId::Invalid
+            }
+        }
+    }
+}
+
+/// The session cookie `name` of a request, verified.
+pub(crate) fn read(headers: &HeaderMap, name: &str, keys: &KeyRing) -> CookieId {
+    find(headers, name).verify(keys, name)
 }
 
 #[cfg(test)]

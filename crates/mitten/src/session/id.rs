@@ -10,7 +10,7 @@ use crate::keys::{random_bytes, DerivedKeys, HmacSha256, KeyRing};
 const ID_LEN: usize = 16;
 const MAC_LEN: usize = 32;
 /// Longest cookie value we even try to decode; anything longer is junk.
-const MAX_COOKIE_VALUE: usize = 128;
+pub(crate) const MAX_COOKIE_VALUE: usize = 128;
 
 /// A session id as issued by Mitten. Never logged: `Debug` is redacted.
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -36,6 +36,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::config::Config;
+use cookie::RawCookie;
 use id::SessionId;
 use store::{now_ms, Record, RenameOutcome, SaveOutcome, SessionData, StoreError, StoreKey};
 
@@ -165,6 +166,9 @@ pub(crate) enum CookieId {
 }
 
 struct IdState {
+    /// `current` has been set from the cookie (which verifies it); until
+    /// then nothing has asked for the id.
+    resolved: bool,
     /// The id the browser should hold after this response.
     current: Option<SessionId>,
     /// `current` was minted in this request and nothing is stored under it.
@@ -227,7 +231,9 @@ struct DataState {
 
 pub(crate) struct Shared {
     cfg: Arc<Config>,
-    cookie: CookieId,
+    /// The cookie as sent; verified the first time anything needs the id.
+    raw_cookie: RawCookie,
+    cookie: std::sync::OnceLock<CookieId>,
     ids: SyncMutex<IdState>,
     data: tokio::sync::Mutex<DataState>,
     /// The response's CSP nonce, made the first time a handler asks. It
@@ -284,17 +290,30 @@ fn lock_ids(m: &SyncMutex<IdState>) -> std::sync::MutexGuard<'_, IdState> {
 }
 
 impl Session {
-    pub(crate) fn new(cfg: Arc<Config>, cookie: CookieId) -> Self {
-        let current = match cookie {
-            CookieId::Valid(id, _) => Some(id),
-            _ => None,
-        };
+    /// A session for a request whose cookie is verified only if needed.
+    pub(crate) fn new(cfg: Arc<Config>, raw_cookie: RawCookie) -> Self {
+        Self::with(cfg, raw_cookie, std::sync::OnceLock::new())
+    }
+
+    /// A session for a request whose cookie was already verified (the CSRF
+    /// check needs the id).
+    pub(crate) fn verified(cfg: Arc<Config>, raw_cookie: RawCookie, cookie: CookieId) -> Self {
+        Self::with(cfg, raw_cookie, std::sync::OnceLock::from(cookie))
+    }
+
+    fn with(
+        cfg: Arc<Config>,
+        raw_cookie: RawCookie,
+        cookie: std::sync::OnceLock<CookieId>,
+    ) -> Self {
         Self {
             shared: Arc::new(Shared {
                 cfg,
+                raw_cookie,
                 cookie,
                 ids: SyncMutex::new(IdState {
-                    current,
+                    resolved: false,
+                    current: None,
                     fresh: false,
                     reissue: false,
                     csrf_minted: false,
@@ -308,6 +327,29 @@ impl Session {
                 nonce: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// What the request's cookie says, verified once.
+    fn cookie(&self) -> CookieId {
+        *self.shared.cookie.get_or_init(|| {
+            let cfg = &self.shared.cfg;
+            self.shared
+                .raw_cookie
+                .verify(&cfg.keys, &cfg.session.cookie_name)
+        })
+    }
+
+    /// The id state, starting from the cookie's id the first time.
+    fn ids(&self) -> std::sync::MutexGuard<'_, IdState> {
+        let mut ids = lock_ids(&self.shared.ids);
+        if !ids.resolved {
+            ids.current = match self.cookie() {
+                CookieId::Valid(id, _) => Some(id),
+                _ => None,
+            };
+            ids.resolved = true;
+        }
+        ids
     }
 
     fn cfg(&self) -> &Config {
@@ -340,14 +382,14 @@ impl Session {
             return Ok(());
         }
         let (id, fresh) = {
-            let ids = lock_ids(&self.shared.ids);
+            let ids = self.ids();
             (ids.current, ids.fresh)
         };
         let Some(id) = id.filter(|_| !fresh) else {
             st.load = Load::Absent;
             return Ok(());
         };
-        let key_index = match self.shared.cookie {
+        let key_index = match self.cookie() {
             CookieId::Valid(cid, k) if cid == id => k,
             _ => 0,
         };
@@ -367,7 +409,7 @@ impl Session {
             None if key_index != 0 => {
                 let moved = self.load_live(&self.key_for(&id)).await?;
                 if moved.is_some() {
-                    lock_ids(&self.shared.ids).reissue = true;
+                    self.ids().reissue = true;
                 }
                 moved
             }
@@ -386,7 +428,7 @@ impl Session {
                 // Never adopt an id the store does not know: the next write
                 // gets a new id.
                 st.load = Load::Absent;
-                lock_ids(&self.shared.ids).current = None;
+                self.ids().current = None;
             }
         }
         Ok(())
@@ -441,7 +483,7 @@ impl Session {
             None => self.load_live(&new_key).await?,
         };
         if moved.is_some() {
-            lock_ids(&self.shared.ids).reissue = true;
+            self.ids().reissue = true;
         }
         Ok(moved)
     }
@@ -545,7 +587,7 @@ impl Session {
     pub async fn regenerate(&self) -> Result<(), SessionError> {
         let mut st = self.shared.data.lock().await;
         self.ensure_loaded(&mut st).await?;
-        let old_id = lock_ids(&self.shared.ids).current;
+        let old_id = self.ids().current;
         let attempts = self.cfg().session.max_save_attempts;
         if let (Load::Present { .. }, Some(old_id)) = (st.load, old_id) {
             let from = self.key_for(&old_id);
@@ -578,7 +620,7 @@ impl Session {
                             expires_at_ms: record.expires_at_ms,
                         };
                         st.ops.clear();
-                        let mut ids = lock_ids(&self.shared.ids);
+                        let mut ids = self.ids();
                         ids.current = Some(new_id);
                         ids.fresh = false;
                         return Ok(());
@@ -599,7 +641,7 @@ impl Session {
         }
         // Nothing stored yet: a fresh id is enough; the data is created
         // under it when the response is finished.
-        let mut ids = lock_ids(&self.shared.ids);
+        let mut ids = self.ids();
         ids.current = Some(SessionId::random()?);
         ids.fresh = true;
         Ok(())
@@ -611,13 +653,13 @@ impl Session {
     pub async fn destroy(&self) -> Result<(), SessionError> {
         let mut st = self.shared.data.lock().await;
         let (id, fresh) = {
-            let ids = lock_ids(&self.shared.ids);
+            let ids = self.ids();
             (ids.current, ids.fresh)
         };
         if let Some(id) = id.filter(|_| !fresh) {
             let key = self.key_for(&id);
             self.store_call(self.cfg().store.delete(&key)).await?;
-            if let CookieId::Valid(cid, k) = self.shared.cookie {
+            if let CookieId::Valid(cid, k) = self.cookie() {
                 if k != 0 && cid == id {
                     let old =
                         id.store_key(self.cfg().keys.get(k).unwrap_or(self.cfg().keys.current()));
@@ -629,7 +671,7 @@ impl Session {
         st.data.clear();
         st.ops.clear();
         st.destroyed = true;
-        let mut ids = lock_ids(&self.shared.ids);
+        let mut ids = self.ids();
         ids.current = None;
         ids.fresh = false;
         ids.reissue = false;
@@ -639,7 +681,7 @@ impl Session {
     /// A freshly masked CSRF token bound to this session. Starts a session
     /// id (cookie only, no store write) when the browser has none.
     pub fn csrf_token(&self) -> Result<String, SessionError> {
-        let mut ids = lock_ids(&self.shared.ids);
+        let mut ids = self.ids();
         let id = match ids.current {
             Some(id) => id,
             None => {
@@ -663,8 +705,13 @@ impl Session {
         if st.load != Load::NotLoaded || !st.ops.is_empty() || st.destroyed {
             return false;
         }
+        // Unresolved ids mean nothing asked for the id: nothing to do, and
+        // no reason to verify the cookie now.
         let ids = lock_ids(&self.shared.ids);
-        let cookie_id = match self.shared.cookie {
+        if !ids.resolved {
+            return true;
+        }
+        let cookie_id = match self.cookie() {
             CookieId::Valid(id, _) => Some(id),
             _ => None,
         };
@@ -732,8 +779,8 @@ impl Session {
         }
         drop(st);
 
-        let ids = lock_ids(&self.shared.ids);
-        let cookie_id = match self.shared.cookie {
+        let ids = self.ids();
+        let cookie_id = match self.cookie() {
             CookieId::Valid(id, _) => Some(id),
             _ => None,
         };
@@ -743,7 +790,7 @@ impl Session {
                     &id.to_cookie_value(&self.cfg().keys, &self.cfg().session.cookie_name),
                 ))
             }
-            None if destroyed && self.shared.cookie != CookieId::Absent => {
+            None if destroyed && self.cookie() != CookieId::Absent => {
                 Some(self.cfg().session.removal_header())
             }
             _ => None,
@@ -763,7 +810,7 @@ impl Session {
         let mut stale: Option<StoreKey> = None;
         // Writers of this session in this process go one at a time (see
         // `turns`); one that had to wait re-reads before its first try.
-        let current = lock_ids(&self.shared.ids).current;
+        let current = self.ids().current;
         let _turn = match (st.load, current) {
             (Load::Present { .. }, Some(id)) => {
                 let key = self.key_for(&id);
@@ -796,9 +843,7 @@ impl Session {
                     created_at_ms,
                     ..
                 } => {
-                    let id = lock_ids(&self.shared.ids)
-                        .current
-                        .expect("a present record has an id");
+                    let id = self.ids().current.expect("a present record has an id");
                     let key = self.key_for(&id);
                     let record = Record {
                         data: st.data.clone(),
@@ -824,7 +869,7 @@ impl Session {
                         return Ok(());
                     }
                     let id = {
-                        let mut ids = lock_ids(&self.shared.ids);
+                        let mut ids = self.ids();
                         match ids.current.filter(|_| ids.fresh && attempt == 0) {
                             Some(id) => id,
                             None => {
@@ -850,7 +895,7 @@ impl Session {
                             created_at_ms: now,
                             expires_at_ms: record.expires_at_ms,
                         };
-                        lock_ids(&self.shared.ids).fresh = false;
+                        self.ids().fresh = false;
                         st.ops.clear();
                         return Ok(());
                     }
@@ -866,7 +911,7 @@ impl Session {
         let idle = self.cfg().session.idle_timeout.as_millis() as u64;
         let target = self.expiry(created_at_ms, now_ms());
         if target > expires_at_ms && target - expires_at_ms >= idle / 10 {
-            let Some(id) = lock_ids(&self.shared.ids).current else {
+            let Some(id) = self.ids().current else {
                 return;
             };
             let key = self.key_for(&id);
