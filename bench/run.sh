@@ -173,7 +173,10 @@ count_round_trips() { # mode
   local mode=$1 base="http://127.0.0.1:$PORT" wl mon f c t i total names
   for wl in $WORKLOADS; do
     f="$OUT/monitor-$mode-$wl.txt"
-    rcli monitor >"$f" 2>/dev/null &
+    # redis-cli itself in the background (not through the rcli function,
+    # whose subshell would be killed and leave MONITOR running, which slows
+    # Redis down for every later run).
+    redis-cli -p "$REDIS_PORT" monitor >"$f" 2>/dev/null &
     mon=$!
     sleep 0.3
     for i in $(seq "$RT_REQS"); do

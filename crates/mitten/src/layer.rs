@@ -35,7 +35,7 @@ use tower_service::Service;
 
 use crate::config::Config;
 use crate::csrf::check as csrf;
-use crate::headers::{self, CompiledHeaders, FrameOptions, ResponseCtx};
+use crate::headers::{self, CompiledHeaders, FrameOptions, ResponseCtx, Vary};
 use crate::rejection::Rejection;
 use crate::report::Report;
 use crate::session::cookie::{self, RawCookie};
@@ -122,10 +122,9 @@ where
                 StateProj::Saving { fut } => return fut.as_mut().poll(cx).map(Ok),
                 StateProj::Inner { fut, finish } => {
                     let res = ready!(fut.poll(cx))?.map(Body::new);
-                    let finish = finish.take().expect("polled after completion");
-                    if !finish.needs_saving() {
-                        let mut res = res;
-                        finish.apply_headers(&mut res);
+                    let mut finish = finish.take().expect("polled after completion");
+                    let mut res = res;
+                    if finish.finish_now(&mut res) {
                         return Poll::Ready(Ok(res));
                     }
                     this.state.set(State::Saving {
@@ -179,7 +178,7 @@ where
             }
         }
         if finish.json {
-            finish.vary |= VARY_JSON;
+            finish.vary.add(Vary::JSON);
             let head = Head::of(&req);
             if let Err(r) = json::check(head.headers).or_else(|r| gate(&finish.cfg, head, r)) {
                 return ready(finish.refuse(r, head));
@@ -193,7 +192,7 @@ where
                 finish.owned = true;
                 if csrf::needs_check(req.method(), req.uri(), req.headers()) && !finish.csrf_exempt
                 {
-                    finish.vary |= VARY_CSRF;
+                    finish.vary.add(Vary::CSRF);
                     // The clone that was driven to readiness goes into the
                     // future.
                     let clone = self.inner.clone();
@@ -322,10 +321,6 @@ fn gate(cfg: &Config, head: Head<'_>, r: Rejection) -> Result<(), Rejection> {
     Ok(())
 }
 
-const VARY_JSON: u8 = 1;
-const VARY_CSRF: u8 = 2;
-const VARY_COOKIE: u8 = 4;
-
 /// What the response needs, decided before the handler runs; owns all it
 /// holds, so it can wait in the response future.
 struct Finish {
@@ -336,8 +331,8 @@ struct Finish {
     /// The route's own header policy; `None` is the app's.
     policy: Option<Arc<CompiledHeaders>>,
     https: bool,
-    /// Request headers the decisions read (`VARY_*`).
-    vary: u8,
+    /// Request headers the decisions read.
+    vary: Vary,
     session: Option<Session>,
     /// This layer made the session (and so saves it).
     owned: bool,
@@ -355,17 +350,30 @@ impl Finish {
                 .unwrap_or(cfg.headers.frame_options),
             policy: rules.and_then(|r| r.headers.clone()),
             https: host::is_https(head.headers, cfg.https, cfg.trust_forwarded),
-            vary: 0,
+            vary: Vary::default(),
             session: None,
             owned: false,
             cfg,
         }
     }
 
-    /// The session must be saved (or the cookie changed) before the
-    /// response can go; otherwise it is finished without an await.
-    fn needs_saving(&self) -> bool {
-        self.owned && !self.session.as_ref().is_some_and(Session::is_untouched)
+    /// Finishes the response without an await when the session needs no
+    /// store call (untouched, or only read). `false` (and `res` untouched)
+    /// when [`run`](Self::run) must.
+    fn finish_now(&mut self, res: &mut Response) -> bool {
+        if self.owned {
+            let Some(session) = self.session.clone() else {
+                return false;
+            };
+            if !session.is_untouched() {
+                match session.finish_now() {
+                    Some(outcome) => self.apply_outcome(&outcome, res.headers_mut()),
+                    None => return false,
+                }
+            }
+        }
+        self.apply_headers(res);
+        true
     }
 
     /// Saves the session if it changed, then finishes the response.
@@ -404,7 +412,7 @@ impl Finish {
             make_private(h);
         }
         if outcome.accessed {
-            self.vary |= VARY_COOKIE;
+            self.vary.add(Vary::COOKIE);
         }
         if outcome.destroyed && self.cfg.session.clear_site_data {
             h.insert(
@@ -432,26 +440,7 @@ impl Finish {
         if self.json {
             json::fix_response(h);
         }
-        if self.vary != 0 {
-            let mut names: [&str; 7] = [""; 7];
-            let mut n = 0;
-            let mut add = |list: &[&'static str]| {
-                for name in list {
-                    names[n] = name;
-                    n += 1;
-                }
-            };
-            if self.vary & VARY_JSON != 0 {
-                add(&json::VARY);
-            }
-            if self.vary & VARY_CSRF != 0 {
-                add(&["Origin", "Sec-Fetch-Site"]);
-            }
-            if self.vary & VARY_COOKIE != 0 {
-                add(&["Cookie"]);
-            }
-            headers::add_vary(h, &names[..n]);
-        }
+        self.vary.apply(h);
     }
 
     /// Mitten's own refusal, with the same header policy as any response.
@@ -477,6 +466,10 @@ impl Finish {
 /// cache, whatever the handler said: `public` and `s-maxage` go, `private`
 /// is added; `no-store` is kept as the stronger choice.
 fn make_private(h: &mut HeaderMap) {
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private"));
+        return;
+    }
     let current: Vec<String> = h
         .get_all(header::CACHE_CONTROL)
         .iter()

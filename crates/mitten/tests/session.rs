@@ -501,5 +501,9 @@ async fn the_cookie_signature_is_checked_only_when_the_session_is_used() {
         logs.contents()
     );
     assert_eq!(read_value(&app, forged).await, "<none>");
-    assert!(logs.contents().contains("failed verification"), "{}", logs.contents());
+    assert!(
+        logs.contents().contains("failed verification"),
+        "{}",
+        logs.contents()
+    );
 }

@@ -362,20 +362,60 @@ fn harden_one(value: &HeaderValue, cfg: &HeaderConfig) -> Option<HeaderValue> {
     HeaderValue::from_bytes(&out).ok()
 }
 
-/// Appends `names` to `Vary`, once each, keeping what is there.
-pub(crate) fn add_vary(headers: &mut HeaderMap, names: &[&'static str]) {
-    let present = |n: &str| {
-        headers.get_all(header::VARY).iter().any(|v| {
-            v.to_str().is_ok_and(|s| {
-                s.split(',')
-                    .any(|t| t.trim() == "*" || t.trim().eq_ignore_ascii_case(n))
+/// The request headers a response's decisions read, as `Vary` tokens.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Vary(u8);
+
+impl Vary {
+    /// The JSON guard read Fetch Metadata and `X-Requested-With`.
+    pub(crate) const JSON: Vary = Vary(1);
+    /// The CSRF origin layer read `Origin` and `Sec-Fetch-Site`.
+    pub(crate) const CSRF: Vary = Vary(2);
+    /// The response depends on the session.
+    pub(crate) const COOKIE: Vary = Vary(4);
+
+    pub(crate) fn add(&mut self, other: Vary) {
+        self.0 |= other.0;
+    }
+
+    /// The value for each combination, without repeats, prebuilt.
+    fn value(self) -> &'static str {
+        const J: &str = "X-Requested-With, Sec-Fetch-Site, Sec-Fetch-Mode, Sec-Fetch-Dest";
+        match self.0 {
+            1 => J,
+            2 => "Origin, Sec-Fetch-Site",
+            3 => "X-Requested-With, Sec-Fetch-Site, Sec-Fetch-Mode, Sec-Fetch-Dest, Origin",
+            4 => "Cookie",
+            5 => "X-Requested-With, Sec-Fetch-Site, Sec-Fetch-Mode, Sec-Fetch-Dest, Cookie",
+            6 => "Origin, Sec-Fetch-Site, Cookie",
+            7 => "X-Requested-With, Sec-Fetch-Site, Sec-Fetch-Mode, Sec-Fetch-Dest, Origin, Cookie",
+            _ => "",
+        }
+    }
+
+    /// Adds the tokens to `Vary`, once each, keeping what is there.
+    pub(crate) fn apply(self, headers: &mut HeaderMap) {
+        let value = self.value();
+        if value.is_empty() {
+            return;
+        }
+        if !headers.contains_key(header::VARY) {
+            headers.insert(header::VARY, HeaderValue::from_static(value));
+            return;
+        }
+        let present = |n: &str| {
+            headers.get_all(header::VARY).iter().any(|v| {
+                v.to_str().is_ok_and(|s| {
+                    s.split(',')
+                        .any(|t| t.trim() == "*" || t.trim().eq_ignore_ascii_case(n))
+                })
             })
-        })
-    };
-    let missing: Vec<&str> = names.iter().copied().filter(|n| !present(n)).collect();
-    if !missing.is_empty() {
-        if let Ok(v) = HeaderValue::from_str(&missing.join(", ")) {
-            headers.append(header::VARY, v);
+        };
+        let missing: Vec<&str> = value.split(", ").filter(|n| !present(n)).collect();
+        if !missing.is_empty() {
+            if let Ok(v) = HeaderValue::from_str(&missing.join(", ")) {
+                headers.append(header::VARY, v);
+            }
         }
     }
 }
@@ -453,8 +493,8 @@ mod tests {
     fn vary_is_not_duplicated() {
         let mut h = HeaderMap::new();
         h.insert(header::VARY, HeaderValue::from_static("origin"));
-        add_vary(&mut h, &["Origin", "Sec-Fetch-Site"]);
-        add_vary(&mut h, &["Origin", "Sec-Fetch-Site"]);
+        Vary::CSRF.apply(&mut h);
+        Vary::CSRF.apply(&mut h);
         let v: Vec<_> = h
             .get_all(header::VARY)
             .iter()

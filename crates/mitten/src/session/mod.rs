@@ -765,8 +765,6 @@ impl Session {
     /// Persists the changes (if any) and says what the response needs.
     pub(crate) async fn finish(&self) -> Result<Outcome, SessionError> {
         let mut st = self.shared.data.lock().await;
-        let accessed = st.load != Load::NotLoaded || st.destroyed;
-        let destroyed = st.destroyed;
         if !st.ops.is_empty() {
             self.persist(&mut st).await?;
         } else if let Load::Present {
@@ -777,8 +775,34 @@ impl Session {
         {
             self.maybe_touch(created_at_ms, expires_at_ms).await;
         }
-        drop(st);
+        Ok(self.outcome(&st))
+    }
 
+    /// What the response needs when finishing takes no store call (nothing
+    /// to save, no idle refresh due): the common read-only request, done
+    /// without an await. `None` when [`finish`](Self::finish) must run.
+    pub(crate) fn finish_now(&self) -> Option<Outcome> {
+        let st = self.shared.data.try_lock().ok()?;
+        if !st.ops.is_empty() {
+            return None;
+        }
+        if let Load::Present {
+            created_at_ms,
+            expires_at_ms,
+            ..
+        } = st.load
+        {
+            if self.touch_due(created_at_ms, expires_at_ms).is_some() {
+                return None;
+            }
+        }
+        Some(self.outcome(&st))
+    }
+
+    /// The cookie and caching decisions once the data is settled.
+    fn outcome(&self, st: &DataState) -> Outcome {
+        let accessed = st.load != Load::NotLoaded || st.destroyed;
+        let destroyed = st.destroyed;
         let ids = self.ids();
         let cookie_id = match self.cookie() {
             CookieId::Valid(id, _) => Some(id),
@@ -795,12 +819,12 @@ impl Session {
             }
             _ => None,
         };
-        Ok(Outcome {
+        Outcome {
             no_store: set_cookie.is_some() || ids.csrf_minted,
             accessed: accessed || ids.csrf_minted,
             set_cookie,
             destroyed,
-        })
+        }
     }
 
     async fn persist(&self, st: &mut DataState) -> Result<(), SessionError> {
@@ -907,10 +931,17 @@ impl Session {
 
     /// Idle-timeout refresh without rewriting the data, and only once a
     /// tenth of the idle window has passed, so reads stay read-only.
-    async fn maybe_touch(&self, created_at_ms: u64, expires_at_ms: u64) {
+    /// The new idle deadline, when it has moved by a tenth of the idle
+    /// window or more (so reads stay read-only most of the time).
+    fn touch_due(&self, created_at_ms: u64, expires_at_ms: u64) -> Option<u64> {
         let idle = self.cfg().session.idle_timeout.as_millis() as u64;
         let target = self.expiry(created_at_ms, now_ms());
-        if target > expires_at_ms && target - expires_at_ms >= idle / 10 {
+        (target > expires_at_ms && target - expires_at_ms >= idle / 10).then_some(target)
+    }
+
+    /// Idle-timeout refresh without rewriting the data.
+    async fn maybe_touch(&self, created_at_ms: u64, expires_at_ms: u64) {
+        if let Some(target) = self.touch_due(created_at_ms, expires_at_ms) {
             let Some(id) = self.ids().current else {
                 return;
             };
