@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Mitten performance harness: bash bench/run.sh
 #
-# Builds bench/ in release (nice -n 19, shared target dir ./target), then for
-# ROUNDS rounds, alternating the modes (order rotated each round):
-#   start the bench server pinned to core 0, log in SESSIONS sessions with
-#   curl, then for each workload run wrk pinned to core 1 for WARMUP s
-#   (discarded) and DURATION s (measured); stop the server.
+# Builds bench/ in release (nice -n 19, shared target dir ./target), starts
+# one bench server per mode (each on its own port, all pinned to core 0; an
+# idle server costs nothing), logs SESSIONS sessions into each with curl,
+# then for ROUNDS rounds, for each workload, runs wrk pinned to core 1
+# against every mode in turn (order rotated each round) for WARMUP s
+# (discarded) and DURATION s (measured). The runs that a ratio compares
+# are minutes apart at most, seconds apart usually, and each ratio is the
+# median of the per-round ratios: these machines drift by 20% and more
+# within a minute, so pairing beats averaging.
 # Then: memory per session at 100,000 sessions (bench/src/bin/memsize.rs),
 # the Criterion micro-benchmarks (bench/benches/hot_paths.rs), and one
 # markdown table with medians over the rounds.
@@ -39,7 +43,7 @@ WORKLOADS="plain read form_get form_post login"
 BIN="$TARGET/release/mitten-bench"
 MEMBIN="$TARGET/release/memsize"
 mkdir -p "$OUT"
-rm -f "$OUT"/results.tsv "$OUT"/redis.tsv "$OUT"/mem.txt
+rm -f "$OUT"/results.tsv "$OUT"/redis.tsv "$OUT"/mem.txt "$OUT"/server.log
 log() { echo "[bench] $*" >&2; }
 
 # ------------------------------------------------------------------ tools
@@ -88,10 +92,11 @@ NEEDS_REDIS=0
 case " $MODES " in *-redis*) NEEDS_REDIS=1 ;; esac
 
 # ------------------------------------------------------------------ processes
-SERVER_PID=""
+declare -A SERVER_PID=() MODE_PORT=()
 REDIS_PID=""
 cleanup() {
-  [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null || true
+  local p
+  for p in "${SERVER_PID[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null || true; done
   [ -n "$REDIS_PID" ] && kill "$REDIS_PID" 2>/dev/null && wait "$REDIS_PID" 2>/dev/null || true
 }
 trap cleanup EXIT
@@ -106,22 +111,23 @@ if [ "$NEEDS_REDIS" = 1 ]; then
   rcli ping >/dev/null
 fi
 
-start_server() {
-  local mode=$1
-  taskset -c "$SRV_CPU" "$BIN" --mode "$mode" --port "$PORT" \
-    --redis "redis://127.0.0.1:$REDIS_PORT/" 2>>"$OUT/server.log" &
-  SERVER_PID=$!
+# The two Redis modes use different databases of the one redis-server.
+start_server() { # mode port
+  local mode=$1 port=$2 db=0
+  [ "$mode" = peer-redis ] && db=1
+  if curl -fsS -o /dev/null "http://127.0.0.1:$port/plain" 2>/dev/null; then
+    log "port $port is already serving; stop it or set PORT"; exit 1
+  fi
+  taskset -c "$SRV_CPU" "$BIN" --mode "$mode" --port "$port" \
+    --redis "redis://127.0.0.1:$REDIS_PORT/$db" 2>>"$OUT/server.log" &
+  SERVER_PID[$mode]=$!
+  MODE_PORT[$mode]=$port
   for _ in $(seq 100); do
-    curl -fsS -o /dev/null "http://127.0.0.1:$PORT/plain" 2>/dev/null && return 0
-    kill -0 "$SERVER_PID" 2>/dev/null || { log "server ($mode) died; see $OUT/server.log"; exit 1; }
+    curl -fsS -o /dev/null "http://127.0.0.1:$port/plain" 2>/dev/null && return 0
+    kill -0 "${SERVER_PID[$mode]}" 2>/dev/null || { log "server ($mode) died; see $OUT/server.log"; exit 1; }
     sleep 0.05
   done
   log "server ($mode) did not come up"; exit 1
-}
-stop_server() {
-  kill "$SERVER_PID" 2>/dev/null || true
-  wait "$SERVER_PID" 2>/dev/null || true
-  SERVER_PID=""
 }
 
 # ------------------------------------------------------------------ setup
@@ -134,23 +140,24 @@ page_token() { sed -n 's/.*name="_csrf_token" value="\([^"]*\)".*/\1/p' | head -
 
 # Per session: a pre-login cookie + token (for POST /login), then a logged-in
 # cookie + a token minted for it (for GET /read, GET/POST /form).
-setup_sessions() {
-  local base="http://127.0.0.1:$PORT" jar="$OUT/jar" page tok
-  : >"$OUT/login.tsv"; : >"$OUT/user.tsv"
+setup_sessions() { # mode
+  local base="http://127.0.0.1:${MODE_PORT[$1]}" jar="$OUT/jar" page tok i
+  local login="$OUT/login-$1.tsv" user="$OUT/user-$1.tsv"
+  : >"$login"; : >"$user"
   for i in $(seq "$SESSIONS"); do
     rm -f "$jar"
     page=$(curl -fsS -c "$jar" -b "$jar" "$base/form")
     tok=$(page_token <<<"$page")
-    printf '%s\t%s\n' "$(jar_header "$jar")" "$tok" >>"$OUT/login.tsv"
+    printf '%s\t%s\n' "$(jar_header "$jar")" "$tok" >>"$login"
     curl -fsS -o /dev/null -c "$jar" -b "$jar" -H "Origin: $base" \
       --data-urlencode "user=user$i" --data-urlencode "_csrf_token=$tok" "$base/login"
     page=$(curl -fsS -c "$jar" -b "$jar" "$base/form")
     tok=$(page_token <<<"$page")
-    printf '%s\t%s\n' "$(jar_header "$jar")" "$tok" >>"$OUT/user.tsv"
+    printf '%s\t%s\n' "$(jar_header "$jar")" "$tok" >>"$user"
   done
   # Sanity: the logged-in session is really logged in, the form post passes.
   local c t
-  IFS=$'\t' read -r c t <"$OUT/user.tsv"
+  IFS=$'\t' read -r c t <"$user"
   if [ "$1" != bare ]; then
     curl -fsS -H "Cookie: $c" "$base/read" | grep -q "user: user1" \
       || { log "$1: GET /read does not see the login"; exit 1; }
@@ -170,7 +177,7 @@ to_ms() { # wrk prints 812.00us / 1.23ms / 1.01s
 # RT_REQS sequential curl requests per workload, each on its own session.
 RT_REQS=${RT_REQS:-20}
 count_round_trips() { # mode
-  local mode=$1 base="http://127.0.0.1:$PORT" wl mon f c t i total names
+  local mode=$1 base="http://127.0.0.1:${MODE_PORT[$1]}" wl mon f c t i total names
   for wl in $WORKLOADS; do
     f="$OUT/monitor-$mode-$wl.txt"
     # redis-cli itself in the background (not through the rcli function,
@@ -180,8 +187,8 @@ count_round_trips() { # mode
     mon=$!
     sleep 0.3
     for i in $(seq "$RT_REQS"); do
-      if [ "$wl" = login ]; then IFS=$'\t' read -r c t < <(sed -n "${i}p" "$OUT/login.tsv")
-      else IFS=$'\t' read -r c t < <(sed -n "${i}p" "$OUT/user.tsv"); fi
+      if [ "$wl" = login ]; then IFS=$'\t' read -r c t < <(sed -n "${i}p" "$OUT/login-$mode.tsv")
+      else IFS=$'\t' read -r c t < <(sed -n "${i}p" "$OUT/user-$mode.tsv"); fi
       case $wl in
         plain) curl -fsS -o /dev/null "$base/plain" ;;
         read) curl -fsS -o /dev/null -H "Cookie: $c" "$base/read" ;;
@@ -202,16 +209,16 @@ count_round_trips() { # mode
   done
 }
 
-run_wrk() { # workload file seconds
-  taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"$3"s --timeout 5s --latency \
-    -s bench/wrk.lua "http://127.0.0.1:$PORT" -- "$1" "$2"
+run_wrk() { # port workload file seconds
+  taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"$4"s --timeout 5s --latency \
+    -s bench/wrk.lua "http://127.0.0.1:$1" -- "$2" "$3"
 }
 
 measure() { # round mode workload
-  local round=$1 mode=$2 wl=$3 file out
-  case $wl in login) file="$OUT/login.tsv" ;; plain) file="$OUT/user.tsv" ;; *) file="$OUT/user.tsv" ;; esac
-  run_wrk "$wl" "$file" "$WARMUP" >/dev/null
-  out=$(run_wrk "$wl" "$file" "$DURATION")
+  local round=$1 mode=$2 wl=$3 file out port=${MODE_PORT[$2]}
+  case $wl in login) file="$OUT/login-$mode.tsv" ;; *) file="$OUT/user-$mode.tsv" ;; esac
+  run_wrk "$port" "$wl" "$file" "$WARMUP" >/dev/null
+  out=$(run_wrk "$port" "$wl" "$file" "$DURATION")
   echo "$out" >"$OUT/wrk-$round-$mode-$wl.txt"
   local rps p50 p99 n non2xx errs
   rps=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
@@ -228,18 +235,27 @@ measure() { # round mode workload
 
 # ------------------------------------------------------------------ rounds
 read -r -a MODE_ARR <<<"$MODES"
-log "modes: $MODES; $ROUNDS rounds x ${DURATION}s (+${WARMUP}s warmup); wrk -t1 -c$CONNS; server on CPU $SRV_CPU, wrk on CPU $LOAD_CPU"
+log "modes: $MODES; $ROUNDS rounds x ${DURATION}s (+${WARMUP}s warmup); wrk -t1 -c$CONNS; servers on CPU $SRV_CPU, wrk on CPU $LOAD_CPU"
+next_port=$PORT
+for mode in "${MODE_ARR[@]}"; do
+  start_server "$mode" "$next_port"
+  setup_sessions "$mode"
+  next_port=$((next_port + 1))
+done
+for mode in "${MODE_ARR[@]}"; do
+  case $mode in *-redis) count_round_trips "$mode" ;; esac
+done
 for round in $(seq "$ROUNDS"); do
   k=$(( (round - 1) % ${#MODE_ARR[@]} ))
   ordered=("${MODE_ARR[@]:$k}" "${MODE_ARR[@]:0:$k}")
-  for mode in "${ordered[@]}"; do
-    [ "$NEEDS_REDIS" = 1 ] && rcli flushall >/dev/null
-    start_server "$mode"
-    setup_sessions "$mode"
-    for wl in $WORKLOADS; do measure "$round" "$mode" "$wl"; done
-    case $mode in *-redis) [ "$round" = 1 ] && count_round_trips "$mode" ;; esac
-    stop_server
+  for wl in $WORKLOADS; do
+    for mode in "${ordered[@]}"; do measure "$round" "$mode" "$wl"; done
   done
+done
+for mode in "${MODE_ARR[@]}"; do
+  kill "${SERVER_PID[$mode]}" 2>/dev/null || true
+  wait "${SERVER_PID[$mode]}" 2>/dev/null || true
+  unset "SERVER_PID[$mode]"
 done
 
 # ------------------------------------------------------------------ memory
@@ -290,8 +306,15 @@ def redis_rt(m, w):
     total, per = rt[(m, w)]
     mix = ", ".join(f"{k} {v:g}" for k, v in sorted(per.items()))
     return f"{total:g}" + (f" ({mix})" if mix else "")
-def ratio(a, b):
-    return f"{a / b:.2f}x" if a and b else ""
+def paired(m, base, w):
+    """Median over rounds of the ratio of two modes' req/s in the same round."""
+    a = {r[0]: float(r[3]) for r in agg.get((m, w), [])}
+    b = {r[0]: float(r[3]) for r in agg.get((base, w), [])}
+    v = [a[k] / b[k] for k in a if k in b and b[k]]
+    return statistics.median(v) if v else None
+def ratio(m, base, w):
+    v = paired(m, base, w)
+    return f"{v:.2f}x" if v else ""
 has_redis = any(m.endswith("-redis") for m in modes)
 hdr = "| workload | mode | req/s | p50 ms | p99 ms | mitten/bare | mitten/peer |"
 sep = "|---|---|---:|---:|---:|---:|---:|"
@@ -305,9 +328,9 @@ for w in order_w:
         rps, p50, p99 = med(m, w, 3), med(m, w, 4), med(m, w, 5)
         mb = mp = ""
         if m == "mitten":
-            mb, mp = ratio(rps, med("bare", w, 3)), ratio(rps, med("peer", w, 3))
+            mb, mp = ratio(m, "bare", w), ratio(m, "peer", w)
         if m == "mitten-redis":
-            mb, mp = ratio(rps, med("bare", w, 3)), ratio(rps, med("peer-redis", w, 3))
+            mb, mp = ratio(m, "bare", w), ratio(m, "peer-redis", w)
         bad = sum(int(r[7]) for r in agg[(m, w)])
         note = f" ({bad} non-2xx!)" if bad else ""
         line = f"| {label[w]} | {m} | {rps:,.0f}{note} | {p50:.2f} | {p99:.2f} | {mb} | {mp} |"
@@ -315,7 +338,8 @@ for w in order_w:
             line += f" {redis_rt(m, w)} |"
         print(line)
 print()
-print(f"Medians of {len(set(r[0] for r in rows))} rounds; ratios are of req/s "
+print(f"req/s and latencies: medians of {len(set(r[0] for r in rows))} rounds. Ratios: the median "
+      "over rounds of the ratio of req/s measured back to back in the same round "
       "(mitten-redis rows: vs bare and vs peer-redis).")
 def r(m, w):
     a = med(m, w, 3)
@@ -326,12 +350,12 @@ def tgt(name, val, goal):
         targets.append(f"- {name}: not measured")
     else:
         targets.append(f"- {name}: {val:.2f}x (target >= {goal}x) -> {'MET' if val >= goal else 'MISSED'}")
-if r("mitten", "plain") and r("bare", "plain"):
-    tgt("GET /plain mitten/bare", r("mitten", "plain") / r("bare", "plain"), 0.90)
-if r("mitten", "read") and r("peer", "read"):
-    tgt("GET /read mitten/peer", r("mitten", "read") / r("peer", "read"), 1.3)
-if r("mitten", "form_post") and r("peer", "form_post"):
-    tgt("POST /form mitten/peer", r("mitten", "form_post") / r("peer", "form_post"), 1.2)
+for m, base, w, goal in [("mitten", "bare", "plain", 0.90), ("mitten", "peer", "read", 1.3),
+                         ("mitten-redis", "peer-redis", "read", 1.3),
+                         ("mitten", "peer", "form_post", 1.2)]:
+    v = paired(m, base, w)
+    if v is not None:
+        tgt(f"{label[w]} {m}/{base}", v, goal)
 for w, goal, txt in [("plain", 0, "= 0"), ("read", 1, "= 1"), ("form_post", 2, "<= 2"), ("login", 2, "<= 2")]:
     if ("mitten-redis", w) in rt:
         v = rt[("mitten-redis", w)][0]

@@ -594,7 +594,12 @@ impl MittenBuilder {
             },
             None => None,
         };
-        let policy = self.header_policy.compile().map_err(BuildError)?;
+        let csp_report_only = self.report_only.contains(&Protection::Csp);
+        let policy = self
+            .header_policy
+            .compile()
+            .map_err(BuildError)?
+            .with_templates(banner.as_ref(), csp_report_only);
         if self.report_only.contains(&Protection::Csp) && policy.csp.is_none() {
             return err(
                 "report_only(Protection::Csp) needs a content_security_policy in the header policy"
@@ -615,7 +620,8 @@ impl MittenBuilder {
         for (r, change) in self.route_header_policies {
             let compiled = change(self.header_policy.clone())
                 .compile()
-                .map_err(|e| BuildError(format!("route {r}: {e}")))?;
+                .map_err(|e| BuildError(format!("route {r}: {e}")))?
+                .with_templates(banner.as_ref(), csp_report_only);
             routes.entry(r).or_default().headers = Some(Arc::new(compiled));
         }
 
@@ -644,7 +650,7 @@ impl MittenBuilder {
                 frame_options: self.frame_options,
                 policy,
                 script_readable_cookies: self.script_readable.into_iter().collect::<HashSet<_>>(),
-                csp_report_only: self.report_only.contains(&Protection::Csp),
+                csp_report_only,
             },
             routes,
             allowed_hosts,

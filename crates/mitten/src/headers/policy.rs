@@ -2,9 +2,11 @@
 //! two presets and per-header changes, validated when the layer is built.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
-use http::{HeaderName, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue};
 
+use crate::config::HeaderConfig;
 use crate::csp::Csp;
 use crate::headers::FrameOptions;
 
@@ -164,6 +166,7 @@ impl HeaderPolicy {
             fixed: Vec::new(),
             hsts: None,
             csp: None,
+            templates: None,
         };
         for (name, value) in &self.entries {
             let Some(value) = value else { continue };
@@ -202,6 +205,57 @@ pub(crate) struct CompiledHeaders {
     pub(crate) fixed: Vec<(HeaderName, HeaderValue, bool)>,
     pub(crate) hsts: Option<HeaderValue>,
     pub(crate) csp: Option<CompiledCsp>,
+    /// The complete header block this policy gives a response that has
+    /// none of its headers yet, per frame policy and scheme (see
+    /// [`CompiledHeaders::with_templates`]).
+    pub(crate) templates: Option<Arc<[HeaderMap; 6]>>,
+}
+
+impl CompiledHeaders {
+    /// Prebuilds [`CompiledHeaders::templates`] for the configuration that
+    /// will use this policy. Each one is what [`super::apply`] makes of an
+    /// empty header map, so the fast path that clones a template cannot
+    /// disagree with the general one.
+    pub(crate) fn with_templates(
+        mut self,
+        banner: Option<&HeaderValue>,
+        csp_report_only: bool,
+    ) -> Self {
+        self.templates = None;
+        let cfg = HeaderConfig {
+            banner: banner.cloned(),
+            frame_options: FrameOptions::Deny,
+            policy: self.clone(),
+            script_readable_cookies: Default::default(),
+            csp_report_only,
+        };
+        let build = |i: usize| {
+            let frame = [
+                FrameOptions::Deny,
+                FrameOptions::SameOrigin,
+                FrameOptions::Allow,
+            ][i / 2];
+            // Room for the response's own headers, so appending them after
+            // the clone does not grow (and rehash) the table.
+            let mut h = HeaderMap::with_capacity(self.fixed.len() + 12);
+            let ctx = super::ResponseCtx {
+                frame,
+                https: i % 2 == 1,
+                nonce: None,
+            };
+            super::apply(&mut h, &cfg, &self, ctx);
+            h
+        };
+        let templates = std::array::from_fn(build);
+        self.templates = Some(Arc::new(templates));
+        self
+    }
+
+    /// The template for `frame` and `https`, when prebuilt.
+    pub(crate) fn template(&self, frame: FrameOptions, https: bool) -> Option<&HeaderMap> {
+        let t = self.templates.as_deref()?;
+        Some(&t[frame as usize * 2 + usize::from(https)])
+    }
 }
 
 /// A configured CSP with its nonce-free renderings for each frame policy.

@@ -100,29 +100,51 @@ impl Inner {
 
     fn make_room(&mut self, max: usize, now: u64) {
         self.creations += 1;
-        if self.creations % SWEEP_EVERY == 0 || self.map.len() >= max {
+        if self.creations % SWEEP_EVERY != 0 && self.map.len() < max {
+            return;
+        }
+        if self.map.len() < max {
             self.map.retain(|_, r| !r.is_expired(now));
+            return;
         }
-        if self.map.len() >= max {
-            // Evict about 1% (at least one) of the sessions nearest expiry in
-            // one pass, so a flood does not pay a full scan per insert.
-            let evict = (max / 100).max(1).min(self.map.len());
-            let mut by_expiry: Vec<(u64, StoreKey)> = self
-                .map
-                .iter()
-                .map(|(k, r)| (r.expires_at_ms, k.clone()))
-                .collect();
-            by_expiry.select_nth_unstable(evict - 1);
-            for (_, k) in by_expiry.into_iter().take(evict) {
-                self.map.remove(&k);
+        // Full. Expired sessions make room first; only when that is not
+        // enough do about 1% (at least one) of the live sessions nearest
+        // expiry go too, in the same pass. Only expiry times are copied out
+        // (no key clones), so a flood of new sessions costs one scan per
+        // hundredth of the capacity, not a scan per insert.
+        let mut expiries: Vec<u64> = self
+            .map
+            .values()
+            .filter(|r| !r.is_expired(now))
+            .map(|r| r.expires_at_ms)
+            .collect();
+        if expiries.len() < max {
+            self.map.retain(|_, r| !r.is_expired(now));
+            return;
+        }
+        let evict = (max / 100).max(1).min(expiries.len());
+        let cutoff = *expiries.select_nth_unstable(evict - 1).1;
+        let before = self.map.len();
+        // Expired sessions all go; live ones at or before the cutoff go until
+        // `evict` have gone, so sessions sharing one expiry instant (a burst
+        // within one millisecond) cannot empty the store.
+        let mut budget = evict;
+        self.map.retain(|_, r| {
+            if r.is_expired(now) {
+                false
+            } else if r.expires_at_ms <= cutoff && budget > 0 {
+                budget -= 1;
+                false
+            } else {
+                true
             }
-            tracing::warn!(
-                target: "mitten::session",
-                evicted = evict,
-                max_sessions = max,
-                "memory session store full: evicted the sessions nearest expiry"
-            );
-        }
+        });
+        tracing::warn!(
+            target: "mitten::session",
+            evicted = before - self.map.len(),
+            max_sessions = max,
+            "memory session store full: evicted the sessions nearest expiry"
+        );
     }
 }
 
@@ -234,6 +256,19 @@ mod tests {
         // The newest sessions (latest expiry) survived the evictions.
         assert!(store.load(&key(999)).await.unwrap().is_some());
         assert!(store.load(&key(0)).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_burst_sharing_one_expiry_instant_evicts_one_percent_not_everything() {
+        let store = MemoryStore::new().max_sessions(1_000);
+        let same = now_ms() + 3_600_000;
+        for i in 0..1_000 {
+            assert!(store.create(&key(i), &record(same)).await.unwrap());
+        }
+        assert!(store.create(&key(1_000), &record(same)).await.unwrap());
+        // 10 evicted (1% of 1,000), then the new one went in.
+        assert_eq!(store.lock().map.len(), 991);
+        assert!(store.load(&key(1_000)).await.unwrap().is_some());
     }
 
     #[tokio::test]
