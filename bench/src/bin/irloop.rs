@@ -1,32 +1,93 @@
-//! Instruction counts per request, without sockets: `irloop MODE N [WORKLOAD]`
-//! sends N requests through the router with `oneshot`. Run it under
-//! `valgrind --tool=callgrind` twice (N and 0) and divide the difference by
-//! N: deterministic, whatever else the machine is doing.
+//! Instructions per request, without sockets: `irloop MODE N WORKLOAD`
+//! sends N requests through the bench app of MODE (`bare`, `mitten`,
+//! `peer`; memory stores) with `oneshot`. `bench/ir.sh` runs it under
+//! `valgrind --tool=callgrind` with N and with 0 requests and divides the
+//! difference by N: deterministic, whatever else the machine is doing, so
+//! two stacks can be compared without the noise a socket benchmark has.
 //!
-//! Workloads: `plain` (GET, no session), `read` (GET with a session cookie,
-//! reads one value), `write` (GET with a session cookie, bumps a counter).
+//! Workloads are the bench server's: `plain`, `read`, `form_get`,
+//! `form_post`, `login`. Before the loop (and so outside the count), one
+//! browser-like client logs in the way `bench/run.sh` does with curl.
+
+use std::collections::BTreeMap;
 
 use axum::body::Body;
-use axum::routing::get;
 use axum::Router;
-use http::{header, Request};
-use mitten::{Session, SessionError};
+use http::{header, Method, Request, Response};
+use http_body_util::BodyExt;
+use mitten_bench::{bare, mitten_mode, peer};
 use tower::ServiceExt;
 
-async fn read(session: Session) -> Result<String, SessionError> {
-    let user: Option<String> = session.get("user").await?;
-    Ok(format!("user: {}", user.as_deref().unwrap_or("-")))
+const HOST: &str = "127.0.0.1:18080";
+const ORIGIN: &str = "http://127.0.0.1:18080";
+
+/// Cookies the client holds, by name.
+#[derive(Clone, Default)]
+struct Jar(BTreeMap<String, String>);
+
+impl Jar {
+    fn take<B>(&mut self, res: &Response<B>) {
+        for v in res.headers().get_all(header::SET_COOKIE) {
+            let pair = v.to_str().unwrap().split(';').next().unwrap();
+            let (k, v) = pair.split_once('=').unwrap();
+            self.0.insert(k.trim().to_owned(), v.trim().to_owned());
+        }
+    }
+
+    fn header(&self) -> String {
+        let pairs: Vec<String> = self.0.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        pairs.join("; ")
+    }
 }
 
-async fn write(session: Session) -> Result<String, SessionError> {
-    let n: u64 = session.get("count").await?.unwrap_or(0) + 1;
-    session.insert("count", n).await?;
-    Ok(format!("count: {n}"))
+fn request(method: Method, path: &str, jar: &Jar, form: Option<String>) -> Request<Body> {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::HOST, HOST)
+        .header(header::USER_AGENT, "wrk");
+    if !jar.0.is_empty() {
+        req = req.header(header::COOKIE, jar.header());
+    }
+    match form {
+        Some(body) => req
+            .header(header::ORIGIN, ORIGIN)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(body))
+            .unwrap(),
+        None => req.body(Body::empty()).unwrap(),
+    }
 }
 
-async fn login(session: Session) -> Result<&'static str, SessionError> {
-    session.insert("user", "alice").await?;
-    Ok("ok")
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+async fn send(app: &Router, req: Request<Body>, jar: &mut Jar) -> String {
+    let res = app.clone().oneshot(req).await.unwrap();
+    assert!(
+        res.status().is_success(),
+        "setup request got {}",
+        res.status()
+    );
+    jar.take(&res);
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    String::from_utf8(body.to_vec()).unwrap()
+}
+
+fn page_token(page: &str) -> String {
+    page.split("name=\"_csrf_token\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or("")
+        .to_owned()
 }
 
 fn main() {
@@ -34,22 +95,10 @@ fn main() {
     let mode = args.next().unwrap_or_else(|| "mitten".into());
     let n: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(10_000);
     let workload = args.next().unwrap_or_else(|| "plain".into());
-    let app = Router::new().route("/plain", get(|| async { "hello" }));
     let app = match mode.as_str() {
-        "bare" => app,
-        "mitten" => app
-            .route("/read", get(read))
-            .route("/write", get(write))
-            .route("/login", get(login))
-            .layer(
-                mitten::Mitten::builder()
-                    .secret_key([7u8; 64])
-                    .secure_cookies(false)
-                    .banner("bench")
-                    .build()
-                    .expect("mitten")
-                    .layer(),
-            ),
+        "bare" => bare::app(),
+        "mitten" => mitten_mode::app(mitten_mode::builder().build().expect("mitten")),
+        "peer" => peer::app(tower_sessions::MemoryStore::default()),
         other => panic!("unknown mode {other}"),
     };
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -57,32 +106,37 @@ fn main() {
         .build()
         .expect("runtime");
     rt.block_on(async {
-        let cookie = if mode == "mitten" {
-            let res = app
-                .clone()
-                .oneshot(Request::get("/login").body(Body::empty()).unwrap())
-                .await
-                .unwrap();
-            let c = res.headers()[header::SET_COOKIE].to_str().unwrap();
-            c.split(';').next().unwrap().to_owned()
-        } else {
-            String::new()
-        };
-        let path = format!("/{workload}");
+        // A pre-login client (for POST /login), then a logged-in one.
+        let mut pre = Jar::default();
+        let page = send(&app, request(Method::GET, "/form", &pre, None), &mut pre).await;
+        let pre_token = page_token(&page);
+        let mut user = pre.clone();
+        let login = format!("user=alice&_csrf_token={}", urlencode(&pre_token));
+        send(
+            &app,
+            request(Method::POST, "/login", &user, Some(login)),
+            &mut user,
+        )
+        .await;
+        let page = send(&app, request(Method::GET, "/form", &user, None), &mut user).await;
+        let token = page_token(&page);
+        let empty = Jar::default();
+        let form_body = format!("_csrf_token={}&note=hello", urlencode(&token));
+        let login_body = format!("user=alice&_csrf_token={}", urlencode(&pre_token));
+
         for _ in 0..n {
-            let mut req = Request::get(path.as_str())
-                .header("host", "127.0.0.1:18080")
-                .header("user-agent", "wrk");
-            if workload != "plain" {
-                req = req.header(header::COOKIE, cookie.as_str());
-            }
-            let res = app
-                .clone()
-                .oneshot(req.body(Body::empty()).unwrap())
-                .await
-                .unwrap();
-            assert_eq!(res.status(), 200);
-            std::hint::black_box(res);
+            let req = match workload.as_str() {
+                "plain" => request(Method::GET, "/plain", &empty, None),
+                "read" => request(Method::GET, "/read", &user, None),
+                "form_get" => request(Method::GET, "/form", &user, None),
+                "form_post" => request(Method::POST, "/form", &user, Some(form_body.clone())),
+                "login" => request(Method::POST, "/login", &pre, Some(login_body.clone())),
+                other => panic!("unknown workload {other}"),
+            };
+            let res = app.clone().oneshot(req).await.unwrap();
+            assert!(res.status().is_success(), "{workload}: {}", res.status());
+            let body = res.into_body().collect().await.unwrap();
+            std::hint::black_box(body);
         }
     });
 }

@@ -336,30 +336,27 @@ fn ensure_frame_ancestors(headers: &mut HeaderMap, directive: &'static str) {
 /// get `SameSite`). Attributes are appended, never re-serialised, so
 /// nothing the app wrote is lost.
 fn harden_cookies(headers: &mut HeaderMap, cfg: &HeaderConfig) {
-    if !headers.contains_key(header::SET_COOKIE) {
+    // Most responses' cookies (Mitten's own among them) already state both
+    // attributes: find that out without copying anything.
+    let mut values = headers.get_all(header::SET_COOKIE).iter();
+    let Some(first) = values.position(|v| harden_one(v, cfg).is_some()) else {
         return;
-    }
-    let cookies: Vec<HeaderValue> = headers
+    };
+    let hardened: Vec<HeaderValue> = headers
         .get_all(header::SET_COOKIE)
         .iter()
-        .cloned()
-        .collect();
-    let mut changed = false;
-    let hardened: Vec<HeaderValue> = cookies
-        .into_iter()
-        .map(|v| match harden_one(&v, cfg) {
-            Some(h) => {
-                changed = true;
-                h
+        .enumerate()
+        .map(|(i, v)| {
+            if i < first {
+                v.clone()
+            } else {
+                harden_one(v, cfg).unwrap_or_else(|| v.clone())
             }
-            None => v,
         })
         .collect();
-    if changed {
-        headers.remove(header::SET_COOKIE);
-        for v in hardened {
-            headers.append(header::SET_COOKIE, v);
-        }
+    headers.remove(header::SET_COOKIE);
+    for v in hardened {
+        headers.append(header::SET_COOKIE, v);
     }
 }
 

@@ -11,8 +11,10 @@ use super::store::{
 };
 
 const DEFAULT_MAX_SESSIONS: usize = 100_000;
-/// Every this many creations, expired records are swept out.
+/// Expired records are swept out at least every this many creations.
 const SWEEP_EVERY: u64 = 1024;
+/// Entries whose expiries estimate the eviction cutoff when the store is full.
+const SAMPLE: usize = 1024;
 
 /// An in-memory [`SessionStore`], bounded in size.
 ///
@@ -34,6 +36,7 @@ pub struct MemoryStore {
 struct Inner {
     map: HashMap<StoreKey, Record>,
     creations: u64,
+    last_sweep: u64,
 }
 
 impl Default for MemoryStore {
@@ -100,37 +103,44 @@ impl Inner {
 
     fn make_room(&mut self, max: usize, now: u64) {
         self.creations += 1;
-        if self.creations % SWEEP_EVERY != 0 && self.map.len() < max {
+        let full = self.map.len() >= max;
+        // The periodic sweep runs every SWEEP_EVERY creations or every half
+        // the store's size, whichever is more: its full scan then costs at
+        // most a couple of entries per creation, however big the store.
+        if !full && self.creations < self.last_sweep + SWEEP_EVERY.max(self.map.len() as u64 / 2) {
             return;
         }
-        if self.map.len() < max {
+        self.last_sweep = self.creations;
+        if !full {
             self.map.retain(|_, r| !r.is_expired(now));
             return;
         }
-        // Full. Expired sessions make room first; only when that is not
-        // enough do about 1% (at least one) of the live sessions nearest
-        // expiry go too, in the same pass. Only expiry times are copied out
-        // (no key clones), so a flood of new sessions costs one scan per
-        // hundredth of the capacity, not a scan per insert.
-        let mut expiries: Vec<u64> = self
+        // Full. One pass drops every expired session and, with them, up to
+        // about 1% (at least one) of the capacity taken from the sessions
+        // nearest expiry. "Nearest" is judged against the 1% quantile of a
+        // sample: store keys are keyed hashes, so the map's order has
+        // nothing to do with expiry and its first entries are a fair sample.
+        // A flood of new sessions thus costs one allocation-free scan per
+        // hundredth of the capacity, not a scan (or a sort) per insert. When
+        // 1% or more have expired, the cutoff lies in the past and no live
+        // session goes.
+        let len = self.map.len();
+        let evict = (max / 100).max(1).min(len);
+        let mut sample: Vec<u64> = self
             .map
             .values()
-            .filter(|r| !r.is_expired(now))
+            .take(SAMPLE)
             .map(|r| r.expires_at_ms)
             .collect();
-        if expiries.len() < max {
-            self.map.retain(|_, r| !r.is_expired(now));
-            return;
-        }
-        let evict = (max / 100).max(1).min(expiries.len());
-        let cutoff = *expiries.select_nth_unstable(evict - 1).1;
-        let before = self.map.len();
-        // Expired sessions all go; live ones at or before the cutoff go until
-        // `evict` have gone, so sessions sharing one expiry instant (a burst
-        // within one millisecond) cannot empty the store.
+        let at = (sample.len() * evict / len).min(sample.len() - 1);
+        let cutoff = *sample.select_nth_unstable(at).1;
+        // Expired sessions all go and count towards the 1%; live ones at or
+        // before the cutoff fill the rest, so sessions sharing one expiry
+        // instant (a burst within one millisecond) cannot empty the store.
         let mut budget = evict;
         self.map.retain(|_, r| {
             if r.is_expired(now) {
+                budget = budget.saturating_sub(1);
                 false
             } else if r.expires_at_ms <= cutoff && budget > 0 {
                 budget -= 1;
@@ -139,9 +149,10 @@ impl Inner {
                 true
             }
         });
+        let evicted = len - self.map.len();
         tracing::warn!(
             target: "mitten::session",
-            evicted = before - self.map.len(),
+            evicted,
             max_sessions = max,
             "memory session store full: evicted the sessions nearest expiry"
         );

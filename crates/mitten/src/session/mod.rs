@@ -177,6 +177,9 @@ struct IdState {
     reissue: bool,
     /// A CSRF token was handed out: the response must not be cached.
     csrf_minted: bool,
+    /// The last store key computed (an HMAC), so loading and saving one
+    /// session in one request hashes its id once.
+    store_key: Option<(SessionId, StoreKey)>,
 }
 
 type UpdateFn = Arc<dyn Fn(Option<Value>) -> Result<Value, serde_json::Error> + Send + Sync>;
@@ -317,6 +320,7 @@ impl Session {
                     fresh: false,
                     reissue: false,
                     csrf_minted: false,
+                    store_key: None,
                 }),
                 data: tokio::sync::Mutex::new(DataState {
                     load: Load::NotLoaded,
@@ -366,8 +370,18 @@ impl Session {
         }
     }
 
+    /// The store key of `id` under the current secret key. Never called
+    /// while the id state is locked (it takes that lock).
     fn key_for(&self, id: &SessionId) -> StoreKey {
-        id.store_key(self.cfg().keys.current())
+        let mut ids = lock_ids(&self.shared.ids);
+        match &ids.store_key {
+            Some((memo, key)) if memo == id => key.clone(),
+            _ => {
+                let key = id.store_key(self.cfg().keys.current());
+                ids.store_key = Some((*id, key.clone()));
+                key
+            }
+        }
     }
 
     fn expiry(&self, created_at_ms: u64, now: u64) -> u64 {
@@ -393,12 +407,10 @@ impl Session {
             CookieId::Valid(cid, k) if cid == id => k,
             _ => 0,
         };
-        let keys = self
-            .cfg()
-            .keys
-            .get(key_index)
-            .unwrap_or(self.cfg().keys.current());
-        let key = id.store_key(keys);
+        let key = match self.cfg().keys.get(key_index) {
+            Some(fallback) if key_index != 0 => id.store_key(fallback),
+            _ => self.key_for(&id),
+        };
         let record = self.load_live(&key).await?;
         let record = match record {
             Some(record) if key_index != 0 => self.migrate(&id, &key, record).await?,

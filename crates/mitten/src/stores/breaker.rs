@@ -57,7 +57,9 @@ impl Breaker {
     }
 
     /// The error [`admit`](Self::admit) would give now, without taking the
-    /// probe: lets a caller fail before it queues for anything.
+    /// probe: lets a caller fail before it queues for anything (the
+    /// PostgreSQL pool's queue).
+    #[cfg(feature = "postgres")]
     pub(crate) fn check(&self, backend: &'static str) -> Result<(), StoreError> {
         let s = self.lock();
         match s.open_until {
