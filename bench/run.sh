@@ -39,7 +39,7 @@ CONNS=${CONNS:-16}
 SESSIONS=${SESSIONS:-48}
 PORT=${PORT:-18080}
 REDIS_PORT=${REDIS_PORT:-16399}
-WORKLOADS="plain read form_get form_post login"
+WORKLOADS=${WORKLOADS:-"plain read form_get form_post login"}
 BIN="$TARGET/release/mitten-bench"
 MEMBIN="$TARGET/release/memsize"
 mkdir -p "$OUT"
@@ -274,8 +274,8 @@ fi
 if [ "${SKIP_CRITERION:-0}" != 1 ]; then
   log "criterion micro-benchmarks (build at nice 19, run on CPU $SRV_CPU)"
   rm -rf "$TARGET"/criterion/{plain,headers,token_mint,token_verify,primitives}
-  (cd bench && nice -n 19 cargo bench --target-dir "$TARGET" --bench hot_paths --no-run >/dev/null 2>&1)
-  (cd bench && taskset -c "$SRV_CPU" cargo bench --target-dir "$TARGET" --bench hot_paths -- \
+  (cd bench && CARGO_TARGET_DIR="$TARGET" nice -n 19 cargo bench --bench hot_paths --no-run >/dev/null 2>&1)
+  (cd bench && CARGO_TARGET_DIR="$TARGET" taskset -c "$SRV_CPU" cargo bench --bench hot_paths -- \
     --warm-up-time 1 --measurement-time 3 --noplot) >"$OUT/criterion.txt" 2>&1 \
     || log "criterion failed; see $OUT/criterion.txt"
 fi

@@ -79,7 +79,12 @@ impl SessionId {
         }
         // Canonical encoding only: rejects values that decode to the same bytes
         // but are spelled differently (trailing bits), so one id has one cookie.
-        if URL_SAFE_NO_PAD.encode(id) != id_part {
+        // 16 bytes are 22 characters of unpadded base64; on the stack, as
+        // this runs for every request that uses its session.
+        let mut canonical = [0u8; 22];
+        if URL_SAFE_NO_PAD.encode_slice(id, &mut canonical).ok()? != id_part.len()
+            || canonical[..] != *id_part.as_bytes()
+        {
             return None;
         }
         keys.iter().find_map(|(index, k)| {

@@ -2,7 +2,7 @@
 //! and single-instance apps; use Redis or a SQL store for several instances.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
@@ -32,9 +32,51 @@ pub struct MemoryStore {
     inner: Mutex<Inner>,
 }
 
+/// A record as held in memory: the data as its JSON text. A parsed
+/// `serde_json::Map` costs a B-tree node (over 600 bytes) per session even
+/// for one entry; the text of a small session is a few dozen bytes, and
+/// parsing it on load costs about what cloning the parsed map did.
+#[derive(Clone, Debug)]
+struct Stored {
+    /// Shared, so a load copies it out of the lock without allocating and
+    /// parses it after the lock is released.
+    data: Arc<str>,
+    version: u64,
+    created_at_ms: u64,
+    expires_at_ms: u64,
+}
+
+impl Stored {
+    fn of(record: &Record) -> Result<Self, StoreError> {
+        let data = serde_json::to_string(&record.data)
+            .map_err(|e| StoreError::with_source("memory store: cannot encode a session", e))?;
+        Ok(Self {
+            data: Arc::from(data),
+            version: record.version,
+            created_at_ms: record.created_at_ms,
+            expires_at_ms: record.expires_at_ms,
+        })
+    }
+
+    fn record(&self) -> Result<Record, StoreError> {
+        let data = serde_json::from_str(&self.data)
+            .map_err(|e| StoreError::with_source("memory store: cannot decode a session", e))?;
+        Ok(Record {
+            data,
+            version: self.version,
+            created_at_ms: self.created_at_ms,
+            expires_at_ms: self.expires_at_ms,
+        })
+    }
+
+    fn is_expired(&self, now_ms: u64) -> bool {
+        now_ms >= self.expires_at_ms
+    }
+}
+
 #[derive(Debug, Default)]
 struct Inner {
-    map: HashMap<StoreKey, Record>,
+    map: HashMap<StoreKey, Stored>,
     creations: u64,
     last_sweep: u64,
 }
@@ -94,7 +136,7 @@ impl MemoryStore {
 }
 
 impl Inner {
-    fn live(&mut self, key: &StoreKey, now: u64) -> Option<&mut Record> {
+    fn live(&mut self, key: &StoreKey, now: u64) -> Option<&mut Stored> {
         if self.map.get(key).is_some_and(|r| r.is_expired(now)) {
             self.map.remove(key);
         }
@@ -162,17 +204,19 @@ impl Inner {
 #[async_trait]
 impl SessionStore for MemoryStore {
     async fn load(&self, key: &StoreKey) -> Result<Option<Record>, StoreError> {
-        Ok(self.lock().live(key, now_ms()).cloned())
+        let stored = self.lock().live(key, now_ms()).cloned();
+        stored.as_ref().map(Stored::record).transpose()
     }
 
     async fn create(&self, key: &StoreKey, record: &Record) -> Result<bool, StoreError> {
+        let stored = Stored::of(record)?;
         let now = now_ms();
         let mut inner = self.lock();
         if inner.live(key, now).is_some() {
             return Ok(false);
         }
         inner.make_room(self.max_sessions, now);
-        inner.map.insert(key.clone(), record.clone());
+        inner.map.insert(key.clone(), stored);
         Ok(true)
     }
 
@@ -182,12 +226,13 @@ impl SessionStore for MemoryStore {
         record: &Record,
         expected_version: u64,
     ) -> Result<SaveOutcome, StoreError> {
+        let stored = Stored::of(record)?;
         let mut inner = self.lock();
         match inner.live(key, now_ms()) {
             None => Ok(SaveOutcome::Missing),
             Some(r) if r.version != expected_version => Ok(SaveOutcome::Conflict),
             Some(r) => {
-                *r = record.clone();
+                *r = stored;
                 Ok(SaveOutcome::Saved)
             }
         }
@@ -200,6 +245,7 @@ impl SessionStore for MemoryStore {
         record: &Record,
         expected_version: u64,
     ) -> Result<RenameOutcome, StoreError> {
+        let stored = Stored::of(record)?;
         let now = now_ms();
         let mut inner = self.lock();
         match inner.live(from, now) {
@@ -211,7 +257,7 @@ impl SessionStore for MemoryStore {
             return Ok(RenameOutcome::Collision);
         }
         inner.map.remove(from);
-        inner.map.insert(to.clone(), record.clone());
+        inner.map.insert(to.clone(), stored);
         Ok(RenameOutcome::Renamed)
     }
 
@@ -310,6 +356,19 @@ mod tests {
         for i in (0..5).chain(10..15) {
             assert!(store.load(&key(i)).await.unwrap().is_some(), "{i}");
         }
+    }
+
+    #[tokio::test]
+    async fn data_comes_back_exactly_as_stored() {
+        let store = MemoryStore::new();
+        let mut r = record(now_ms() + 60_000);
+        let floats = [0.1 + 0.2, 1e-310, f64::MAX, f64::MIN_POSITIVE, 1.0 / 3.0];
+        r.data.insert("floats".into(), serde_json::json!(floats));
+        r.data.insert("big".into(), serde_json::json!(u64::MAX));
+        r.data
+            .insert("text".into(), serde_json::json!("é \u{0} \"quoted\""));
+        assert!(store.create(&key(1), &r).await.unwrap());
+        assert_eq!(store.load(&key(1)).await.unwrap(), Some(r));
     }
 
     #[tokio::test]
