@@ -274,8 +274,11 @@ fi
 if [ "${SKIP_CRITERION:-0}" != 1 ]; then
   log "criterion micro-benchmarks (build at nice 19, run on CPU $SRV_CPU)"
   rm -rf "$TARGET"/criterion/{plain,headers,token_mint,token_verify,primitives}
-  (cd bench && CARGO_TARGET_DIR="$TARGET" nice -n 19 cargo bench --bench hot_paths --no-run >/dev/null 2>&1)
-  (cd bench && CARGO_TARGET_DIR="$TARGET" taskset -c "$SRV_CPU" cargo bench --bench hot_paths -- \
+  # The same features as the servers' build: cargo builds the package's
+  # binaries for a bench too, and would otherwise replace them.
+  feats=$(IFS=,; echo "${FEATURES[*]:-}")
+  (cd bench && CARGO_TARGET_DIR="$TARGET" nice -n 19 cargo bench --bench hot_paths --no-run ${feats:+--features "$feats"} >/dev/null 2>&1)
+  (cd bench && CARGO_TARGET_DIR="$TARGET" taskset -c "$SRV_CPU" cargo bench --bench hot_paths ${feats:+--features "$feats"} -- \
     --warm-up-time 1 --measurement-time 3 --noplot) >"$OUT/criterion.txt" 2>&1 \
     || log "criterion failed; see $OUT/criterion.txt"
 fi
