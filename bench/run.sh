@@ -21,7 +21,8 @@
 # `stores::RedisStore` (feature `redis`); `peer-redis`
 # (tower-sessions-redis-store) whenever redis-server is installed. A private
 # redis-server is started on REDIS_PORT (no persistence) and stopped at the
-# end; round trips are counted from `INFO commandstats` deltas.
+# end; round trips are counted exactly with MONITOR (client commands only:
+# not the commands a Lua script runs inside Redis, not health-check PINGs).
 #
 # Knobs (environment): ROUNDS=3 DURATION=5 WARMUP=1 CONNS=16 SESSIONS=48
 # PORT=18080 REDIS_PORT=16399 MODES="bare mitten peer ..." SKIP_CRITERION=0

@@ -11,16 +11,16 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use axum::extract::Path;
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Extension, Router};
 use base64::Engine;
-use mitten::{MittenBuilder, Session, SessionError, SessionStore};
+use mitten::{CsrfToken, MittenBuilder, Session, SessionError, SessionStore};
 use sha2::Digest;
 use tokio::sync::Notify;
 
 use super::harness::Harness;
 use super::wrappers::{Colliding, Counting, Meddling};
-use crate::common::{self, assert_security_headers, req, send, Resp, COOKIE};
+use crate::common::{self, assert_security_headers, browser, req, send, Resp, COOKIE};
 
 /// Two-way handshake between a test and a handler that is mid-request.
 #[derive(Default)]
@@ -118,6 +118,11 @@ pub fn app(store: Arc<dyn SessionStore>, b: MittenBuilder) -> (Router, Arc<Gate>
         .route("/get/{k}", get(get_key))
         .route("/incr/{k}", get(incr))
         .route("/slow-set/{v}", get(slow_set))
+        .route(
+            "/token",
+            get(|csrf: CsrfToken| async move { csrf.token().map_err(|e| e.to_string()) }),
+        )
+        .route("/checked", post(|| async { "checked" }))
         .layer(m.layer())
         .layer(Extension(gate.clone()));
     (router, gate)
@@ -579,6 +584,21 @@ pub async fn round_trips_per_request_type(h: &Harness) {
         .during(get_with(&app, "/whoami", Some(&cookie)))
         .await;
     assert_eq!(measure("session read", c).total(), 1);
+    // CSRF: minting a token and verifying one need the id, never the store.
+    let (r, c) = counting
+        .during(get_with(&app, "/token", Some(&cookie)))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(measure("CSRF token minted", c).total(), 0);
+    let token = r.body.clone();
+    let checked = browser("POST", "/checked")
+        .header("cookie", format!("{COOKIE}={cookie}"))
+        .header("x-csrf-token", token)
+        .body(Body::empty())
+        .unwrap();
+    let (r, c) = counting.during(send(&app, checked)).await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(measure("CSRF-checked POST (handler uses no session)", c).total(), 0);
     let (_, c) = counting
         .during(get_with(&app, "/set/k/v", Some(&cookie)))
         .await;
