@@ -598,7 +598,10 @@ pub async fn round_trips_per_request_type(h: &Harness) {
         .unwrap();
     let (r, c) = counting.during(send(&app, checked)).await;
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
-    assert_eq!(measure("CSRF-checked POST (handler uses no session)", c).total(), 0);
+    assert_eq!(
+        measure("CSRF-checked POST (handler uses no session)", c).total(),
+        0
+    );
     let (_, c) = counting
         .during(get_with(&app, "/set/k/v", Some(&cookie)))
         .await;
