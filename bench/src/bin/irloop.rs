@@ -60,14 +60,7 @@ fn request(method: Method, path: &str, jar: &Jar, form: Option<String>) -> Reque
 }
 
 fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 async fn send(app: &Router, req: Request<Body>, jar: &mut Jar) -> String {
